@@ -1,0 +1,166 @@
+// Package config reads Tollgate's configuration from environment variables, once,
+// at start, and reports every problem at once, each naming its variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/model"
+)
+
+// Config is the validated configuration of one process.
+type Config struct {
+	TableName              string        // TABLE_NAME
+	Models                 []model.Name  // MODELS: the catalog this deployment serves
+	DefaultModel           model.Name    // DEFAULT_MODEL
+	ModelOverride          model.Name    // MODEL_OVERRIDE; zero when unset
+	DefaultMaxOutputTokens int           // DEFAULT_MAX_OUTPUT_TOKENS
+	MaxRequestBytes        int64         // MAX_REQUEST_BYTES
+	KeyCacheTTL            time.Duration // KEY_CACHE_TTL
+	TenantCacheTTL         time.Duration // TENANT_CACHE_TTL
+	OpenAIBaseURL          string        // OPENAI_BASE_URL
+	OpenAIAPIKey           string        // OPENAI_API_KEY (secret: never log)
+	AdminAPIKey            string        // ADMIN_API_KEY (secret: never log)
+	Port                   int           // PORT (local server)
+	LogLevel               slog.Level    // LOG_LEVEL
+	Version                string        // TOLLGATE_VERSION, reported by /health
+}
+
+// Defaults.
+const (
+	DefaultModels          = "echo/echo-1"
+	DefaultMaxOutputTokens = 4096
+	DefaultMaxRequestBytes = 6 << 20 // Lambda's synchronous request limit
+	DefaultCacheTTL        = 30 * time.Second
+	DefaultPort            = 8080
+	DefaultTableName       = "tollgate"
+)
+
+// Load reads the configuration through getenv (os.Getenv in main, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		TableName:     or(getenv("TABLE_NAME"), DefaultTableName),
+		OpenAIBaseURL: strings.TrimRight(or(getenv("OPENAI_BASE_URL"), "https://api.openai.com/v1"), "/"),
+		OpenAIAPIKey:  getenv("OPENAI_API_KEY"),
+		AdminAPIKey:   getenv("ADMIN_API_KEY"),
+		Version:       or(getenv("TOLLGATE_VERSION"), "dev"),
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{name}, args...)...))
+	}
+
+	for _, s := range strings.Split(or(getenv("MODELS"), DefaultModels), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		n, err := model.Parse(s)
+		if err != nil {
+			bad("MODELS", "%v", err)
+			continue
+		}
+		c.Models = append(c.Models, n)
+	}
+	if len(c.Models) == 0 && len(errs) == 0 {
+		bad("MODELS", "must name at least one provider/model")
+	}
+	catalogued := func(name, v string) model.Name {
+		if v == "" {
+			return model.Name{}
+		}
+		n, err := model.Parse(v)
+		if err != nil {
+			bad(name, "%v", err)
+			return model.Name{}
+		}
+		if !model.In(n, c.Models) {
+			bad(name, "%q is not in MODELS", v)
+		}
+		return n
+	}
+	c.ModelOverride = catalogued("MODEL_OVERRIDE", getenv("MODEL_OVERRIDE"))
+	c.DefaultModel = catalogued("DEFAULT_MODEL", getenv("DEFAULT_MODEL"))
+	if getenv("DEFAULT_MODEL") == "" && len(c.Models) > 0 {
+		c.DefaultModel = c.Models[0]
+	}
+
+	c.DefaultMaxOutputTokens = intVar(getenv, "DEFAULT_MAX_OUTPUT_TOKENS", DefaultMaxOutputTokens, 1, 1<<20, bad)
+	c.MaxRequestBytes = int64(intVar(getenv, "MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1024, 1<<30, bad))
+	c.Port = intVar(getenv, "PORT", DefaultPort, 1, 65535, bad)
+	c.KeyCacheTTL = durationVar(getenv, "KEY_CACHE_TTL", DefaultCacheTTL, bad)
+	c.TenantCacheTTL = durationVar(getenv, "TENANT_CACHE_TTL", DefaultCacheTTL, bad)
+
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", v)
+		}
+	}
+	if !validTableName(c.TableName) {
+		bad("TABLE_NAME", "%q must be 3-255 characters of [A-Za-z0-9_.-]", c.TableName)
+	}
+	if !strings.HasPrefix(c.OpenAIBaseURL, "http://") && !strings.HasPrefix(c.OpenAIBaseURL, "https://") {
+		bad("OPENAI_BASE_URL", "%q must start with http:// or https://", c.OpenAIBaseURL)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Providers returns which provider names this configuration can serve, for /health.
+// It never reveals secrets.
+func (c Config) Providers() map[string]bool {
+	p := map[string]bool{}
+	for _, m := range c.Models {
+		p[m.Provider] = true
+	}
+	return p
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func intVar(getenv func(string) string, name string, def, lo, hi int, bad func(string, string, ...any)) int {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		bad(name, "%q must be an integer from %d to %d", v, lo, hi)
+		return def
+	}
+	return n
+}
+
+func durationVar(getenv func(string) string, name string, def time.Duration, bad func(string, string, ...any)) time.Duration {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		bad(name, "%q must be a non-negative duration such as 30s", v)
+		return def
+	}
+	return d
+}
+
+func validTableName(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

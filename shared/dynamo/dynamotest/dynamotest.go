@@ -1,0 +1,166 @@
+// Package dynamotest runs dynalite, a DynamoDB-compatible server, for tests: one
+// server per test binary (started in TestMain), one fresh table per test.
+package dynamotest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/tollgate/tollgate/shared/dynamo"
+)
+
+// ErrNotInstalled is returned by Start when no dynalite executable can be found.
+// Run `npm ci --prefix tests/tools` (make test does) to install it.
+var ErrNotInstalled = errors.New("dynamotest: dynalite not installed (run: npm ci --prefix tests/tools)")
+
+// Server is a running dynalite process on a loopback port.
+type Server struct {
+	URL    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	tables atomic.Int64
+}
+
+// Start finds dynalite (on PATH, or in tests/tools/node_modules/.bin above the
+// working directory), starts it in memory on a free loopback port and waits until
+// it answers.
+func Start(ctx context.Context) (*Server, error) {
+	bin, err := findDynalite()
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--host", "127.0.0.1")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dynamotest: start dynalite: %w", err)
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.exited) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	c := s.Client()
+	for {
+		_, err := c.ListTables(ctx, &dynamodb.ListTablesInput{})
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("dynamotest: dynalite exited before answering: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Close()
+			return nil, fmt.Errorf("dynamotest: dynalite did not answer within 30s: %w", err)
+		}
+	}
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// Client returns a DynamoDB client for the server, with static test credentials.
+func (s *Server) Client() *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+}
+
+// NewTable creates a uniquely named Tollgate table, deleted when the test ends.
+func (s *Server) NewTable(tb testing.TB) string {
+	tb.Helper()
+	name := fmt.Sprintf("tollgate-test-%d-%d", os.Getpid(), s.tables.Add(1))
+	st := dynamo.New(s.Client(), name)
+	if err := st.CreateTable(context.Background()); err != nil {
+		tb.Fatalf("create table: %v", err)
+	}
+	tb.Cleanup(func() {
+		_, _ = s.Client().DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return name
+}
+
+// NewStore returns a store on a fresh table.
+func (s *Server) NewStore(tb testing.TB) *dynamo.Store {
+	return dynamo.New(s.Client(), s.NewTable(tb))
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("dynamotest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func findDynalite() (string, error) {
+	if p, err := exec.LookPath("dynalite"); err == nil {
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", ErrNotInstalled
+	}
+	for {
+		p := filepath.Join(dir, "tests", "tools", "node_modules", ".bin", "dynalite")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", ErrNotInstalled
+		}
+		dir = parent
+	}
+}
+
+// Main is a TestMain body: it starts a server, stores it in *srv, runs the tests
+// and stops the server. Without dynalite it runs the tests anyway (they skip via
+// Require) unless CI is set, where a missing dynalite is an error.
+func Main(m *testing.M, srv **Server) int {
+	s, err := Start(context.Background())
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == "" {
+		fmt.Fprintln(os.Stderr, err, "- DynamoDB tests will skip")
+		return m.Run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	*srv = s
+	return m.Run()
+}
+
+// Require skips the test when no server runs.
+func Require(tb testing.TB, s *Server) *Server {
+	tb.Helper()
+	if s == nil {
+		tb.Skip("dynalite not installed: run `npm ci --prefix tests/tools`")
+	}
+	return s
+}

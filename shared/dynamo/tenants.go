@@ -1,0 +1,169 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate/tollgate/shared/tenant"
+)
+
+// Tenant items: pk TENANT#<id>, sk CONFIG, listed through gsi1 (gsi1pk TENANTS,
+// gsi1sk <id>). The configuration itself is a JSON document in attribute "config";
+// version, createdAt and updatedAt are attributes of their own so conditions can
+// test them.
+const (
+	skConfig       = "CONFIG"
+	gsiTenantsList = "TENANTS"
+)
+
+func tenantPK(id string) string { return "TENANT#" + id }
+
+// storedConfig is the part of tenant.Config kept in the "config" document.
+type storedConfig struct {
+	Name        string           `json:"name,omitempty"`
+	Models      tenant.Models    `json:"models"`
+	TokenBudget tenant.Budget    `json:"tokenBudget"`
+	RateLimit   tenant.RateLimit `json:"rateLimit"`
+}
+
+// PutTenant creates or replaces a tenant's configuration. With expected set, the
+// write applies only when the stored version equals *expected, else it returns
+// tenant.ErrVersionConflict (also when the tenant does not exist). Without it, the
+// write is an unconditional create-or-replace. created reports a new tenant.
+func (s *Store) PutTenant(ctx context.Context, cfg tenant.Config, expected *int64, now time.Time) (out tenant.Config, created bool, err error) {
+	doc, err := json.Marshal(storedConfig{cfg.Name, cfg.Models, cfg.TokenBudget, cfg.RateLimit})
+	if err != nil {
+		return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant: %w", err)
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table),
+		Key:       key(tenantPK(cfg.ID), skConfig),
+		UpdateExpression: aws.String("SET #config = :config, #version = if_not_exists(#version, :zero) + :one, " +
+			"#updatedAt = :now, #createdAt = if_not_exists(#createdAt, :now), #tenantId = :id, #g1pk = :g1pk, #g1sk = :id"),
+		ExpressionAttributeNames: map[string]string{
+			"#config": "config", "#version": "version", "#updatedAt": "updatedAt", "#createdAt": "createdAt",
+			"#tenantId": "tenantId", "#g1pk": attrGSI1PK, "#g1sk": attrGSI1SK,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":config": str(string(doc)), ":zero": num(0), ":one": num(1), ":now": timeAttr(now),
+			":id": str(cfg.ID), ":g1pk": str(gsiTenantsList),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	}
+	if expected != nil {
+		in.ConditionExpression = aws.String("#version = :expected")
+		in.ExpressionAttributeValues[":expected"] = num(*expected)
+	}
+	res, err := s.db.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return tenant.Config{}, false, tenant.ErrVersionConflict
+	}
+	if err != nil {
+		return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant %s: %w", cfg.ID, err)
+	}
+	out, err = decodeTenant(res.Attributes)
+	return out, out.Version == 1, err
+}
+
+// GetTenant returns a tenant's configuration, or tenant.ErrNotFound.
+func (s *Store) GetTenant(ctx context.Context, id string) (tenant.Config, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table),
+		Key:       key(tenantPK(id), skConfig),
+	})
+	if err != nil {
+		return tenant.Config{}, fmt.Errorf("dynamo: get tenant %s: %w", id, err)
+	}
+	if res.Item == nil {
+		return tenant.Config{}, tenant.ErrNotFound
+	}
+	return decodeTenant(res.Item)
+}
+
+// ListTenants returns up to limit tenants in id order, starting after cursor, and
+// the cursor of the next page ("" on the last page).
+func (s *Store) ListTenants(ctx context.Context, limit int, cursor string) ([]tenant.Config, string, error) {
+	start, err := decodeCursor(cursor, attrPK, attrSK, attrGSI1PK, attrGSI1SK)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(IndexGSI1),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrGSI1PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(gsiTenantsList)},
+		Limit:                     aws.Int32(int32(limit)),
+		ExclusiveStartKey:         start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("dynamo: list tenants: %w", err)
+	}
+	out := make([]tenant.Config, 0, len(res.Items))
+	for _, it := range res.Items {
+		c, err := decodeTenant(it)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, c)
+	}
+	return out, encodeCursor(res.LastEvaluatedKey), nil
+}
+
+// DeleteTenant deletes a tenant's configuration and revokes all its keys. It
+// returns tenant.ErrNotFound when there is no such tenant.
+func (s *Store) DeleteTenant(ctx context.Context, id string, now time.Time) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      key(tenantPK(id), skConfig),
+		ConditionExpression:      aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return tenant.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: delete tenant %s: %w", id, err)
+	}
+	// Keys of a deleted tenant already fail authentication (no configuration);
+	// revoking them also makes that visible and permanent if the id is reused.
+	keys, err := s.ListKeys(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.RevokedAt != nil {
+			continue
+		}
+		if err := s.RevokeKey(ctx, id, k.ID, now); err != nil && !errors.Is(err, tenant.ErrUnknownKey) {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeTenant(item map[string]types.AttributeValue) (tenant.Config, error) {
+	var sc storedConfig
+	if err := json.Unmarshal([]byte(getS(item, "config")), &sc); err != nil {
+		return tenant.Config{}, fmt.Errorf("dynamo: decode tenant %s: %w", getS(item, "tenantId"), err)
+	}
+	return tenant.Config{
+		ID:          getS(item, "tenantId"),
+		Name:        sc.Name,
+		Models:      sc.Models,
+		TokenBudget: sc.TokenBudget,
+		RateLimit:   sc.RateLimit,
+		Version:     getN(item, "version"),
+		CreatedAt:   getTime(item, "createdAt"),
+		UpdatedAt:   getTime(item, "updatedAt"),
+	}, nil
+}

@@ -1,0 +1,90 @@
+// Package tenant holds a tenant's configuration (models, budgets, rate limits), its
+// strict JSON form for the admin API, and API-key generation and hashing.
+package tenant
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/model"
+)
+
+// Config is one tenant's configuration. The zero value of a limit means unlimited.
+type Config struct {
+	ID          string    `json:"tenantId"`
+	Name        string    `json:"name"`
+	Models      Models    `json:"models"`
+	TokenBudget Budget    `json:"tokenBudget"`
+	RateLimit   RateLimit `json:"rateLimit"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// Models says which models a tenant uses. Names are "provider/model".
+type Models struct {
+	Default   string   `json:"default,omitempty"`
+	Fallbacks []string `json:"fallbacks,omitempty"`
+	Allowed   []string `json:"allowed,omitempty"` // absent: the whole catalog
+}
+
+// Budget holds token budgets; input plus output tokens count.
+type Budget struct {
+	Daily           int64 `json:"daily,omitempty"`
+	Monthly         int64 `json:"monthly,omitempty"`
+	MinOutputTokens int64 `json:"minOutputTokens,omitempty"` // 0: DefaultMinOutputTokens
+}
+
+// DefaultMinOutputTokens is the smallest output a clamped request may be given.
+const DefaultMinOutputTokens = 16
+
+// RateLimit holds per-minute limits.
+type RateLimit struct {
+	RequestsPerMinute int64 `json:"requestsPerMinute,omitempty"`
+	TokensPerMinute   int64 `json:"tokensPerMinute,omitempty"`
+}
+
+// Sentinel errors for stores and callers.
+var (
+	ErrNotFound        = errors.New("tenant not found")
+	ErrVersionConflict = errors.New("tenant version conflict")
+	ErrUnknownKey      = errors.New("unknown or revoked API key")
+)
+
+// Allows reports whether the tenant may use n, given the deployment's catalog.
+func (c *Config) Allows(n model.Name, catalog []model.Name) bool {
+	if !model.In(n, catalog) {
+		return false
+	}
+	if c.Models.Allowed == nil {
+		return true
+	}
+	s := n.String()
+	for _, a := range c.Models.Allowed {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowedModels returns the catalogued models the tenant may use, in catalog order.
+func (c *Config) AllowedModels(catalog []model.Name) []model.Name {
+	var out []model.Name
+	for _, n := range catalog {
+		if c.Allows(n, catalog) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Key is an API key's metadata. The secret is never stored, only its hash.
+type Key struct {
+	ID        string     `json:"keyId"`
+	TenantID  string     `json:"tenantId"`
+	Name      string     `json:"name,omitempty"`
+	Hint      string     `json:"hint"` // last 4 characters of the secret, to tell keys apart
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
