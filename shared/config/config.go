@@ -26,6 +26,7 @@ type Config struct {
 	OpenAIBaseURL          string        // OPENAI_BASE_URL
 	OpenAIAPIKey           string        // OPENAI_API_KEY (secret: never log)
 	AdminAPIKey            string        // ADMIN_API_KEY (secret: never log)
+	AdminAuth              string        // ADMIN_AUTH: "key" (default) or "iam"
 	Port                   int           // PORT (local server)
 	LogLevel               slog.Level    // LOG_LEVEL
 	Version                string        // TOLLGATE_VERSION, reported by /health
@@ -39,13 +40,14 @@ const (
 	DefaultCacheTTL        = 30 * time.Second
 	DefaultPort            = 8080
 	DefaultTableName       = "tollgate"
+	DefaultOpenAIBaseURL   = "https://api.openai.com/v1"
 )
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in tests).
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		TableName:     or(getenv("TABLE_NAME"), DefaultTableName),
-		OpenAIBaseURL: strings.TrimRight(or(getenv("OPENAI_BASE_URL"), "https://api.openai.com/v1"), "/"),
+		OpenAIBaseURL: strings.TrimRight(or(getenv("OPENAI_BASE_URL"), DefaultOpenAIBaseURL), "/"),
 		OpenAIAPIKey:  getenv("OPENAI_API_KEY"),
 		AdminAPIKey:   getenv("ADMIN_API_KEY"),
 		Version:       or(getenv("TOLLGATE_VERSION"), "dev"),
@@ -101,6 +103,11 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", v)
 		}
 	}
+	switch c.AdminAuth = or(getenv("ADMIN_AUTH"), "key"); c.AdminAuth {
+	case "key", "iam":
+	default:
+		bad("ADMIN_AUTH", "%q must be key or iam", c.AdminAuth)
+	}
 	if !validTableName(c.TableName) {
 		bad("TABLE_NAME", "%q must be 3-255 characters of [A-Za-z0-9_.-]", c.TableName)
 	}
@@ -110,12 +117,14 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// Providers returns which provider names this configuration can serve, for /health.
-// It never reveals secrets.
+// Providers reports, for each provider the catalog uses, whether it is configured:
+// echo is built in, bedrock uses the function's IAM role, and openai needs a key or
+// a base URL of its own (a local server such as Ollama or vLLM needs no key). It
+// reveals no secret.
 func (c Config) Providers() map[string]bool {
 	p := map[string]bool{}
 	for _, m := range c.Models {
-		p[m.Provider] = true
+		p[m.Provider] = m.Provider != model.OpenAI || c.OpenAIAPIKey != "" || c.OpenAIBaseURL != DefaultOpenAIBaseURL
 	}
 	return p
 }

@@ -3,7 +3,7 @@ package dynamo
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
+	"github.com/tollgate/tollgate/shared/tenant"
 	"strconv"
 	"time"
 
@@ -70,9 +70,6 @@ func encodeCursor(k map[string]types.AttributeValue) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// ErrBadCursor is returned for a page cursor this store did not produce.
-var ErrBadCursor = fmt.Errorf("dynamo: malformed page cursor")
-
 // decodeCursor is the inverse of encodeCursor; it accepts only the given key names.
 func decodeCursor(c string, names ...string) (map[string]types.AttributeValue, error) {
 	if c == "" {
@@ -80,17 +77,17 @@ func decodeCursor(c string, names ...string) (map[string]types.AttributeValue, e
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return nil, ErrBadCursor
+		return nil, tenant.ErrBadCursor
 	}
 	var m map[string]string
 	if err := json.Unmarshal(b, &m); err != nil || len(m) != len(names) {
-		return nil, ErrBadCursor
+		return nil, tenant.ErrBadCursor
 	}
 	out := map[string]types.AttributeValue{}
 	for _, n := range names {
 		v, ok := m[n]
 		if !ok || v == "" {
-			return nil, ErrBadCursor
+			return nil, tenant.ErrBadCursor
 		}
 		out[n] = str(v)
 	}

@@ -36,6 +36,9 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 // GET response can be edited and sent back. version, when present, is returned so
 // the caller can apply it as an expected version. Every error is a *FieldError.
 func ParseConfig(data []byte, catalog []model.Name) (cfg Config, version *int64, err error) {
+	if !json.Valid(data) {
+		return Config{}, nil, &FieldError{"", "the body is not valid JSON"}
+	}
 	top, err := object(data, "")
 	if err != nil {
 		return Config{}, nil, err
@@ -275,8 +278,8 @@ func count(v json.RawMessage, path string, dst *int64) error {
 		*dst = 0
 		return nil
 	}
-	var num json.Number
-	if err := json.Unmarshal(v, &num); err != nil {
+	var num json.Number // also accepts a quoted number, hence the check of v[0]
+	if v = bytes.TrimSpace(v); len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &num) != nil {
 		return &FieldError{path, "must be a non-negative integer"}
 	}
 	n, err := strconv.ParseInt(num.String(), 10, 64)

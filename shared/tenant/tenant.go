@@ -49,6 +49,8 @@ var (
 	ErrNotFound        = errors.New("tenant not found")
 	ErrVersionConflict = errors.New("tenant version conflict")
 	ErrUnknownKey      = errors.New("unknown or revoked API key")
+	// ErrBadCursor is returned for a page cursor the store did not produce.
+	ErrBadCursor = errors.New("malformed page cursor")
 )
 
 // Allows reports whether the tenant may use n, given the deployment's catalog.

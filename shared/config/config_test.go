@@ -1,0 +1,76 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DefaultModel.String() != "echo/echo-1" || len(c.Models) != 1 || c.DefaultMaxOutputTokens != 4096 ||
+		c.MaxRequestBytes != 6<<20 || c.Port != 8080 || c.KeyCacheTTL != 30*time.Second || c.TableName != "tollgate" ||
+		c.AdminAuth != "key" {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestValid(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"MODELS":        " openai/gpt-4o-mini, bedrock/anthropic.claude-3-5-haiku-20241022-v1:0 ,echo/echo-1",
+		"DEFAULT_MODEL": "echo/echo-1", "MODEL_OVERRIDE": "openai/gpt-4o-mini", "PORT": "9000",
+		"KEY_CACHE_TTL": "0s", "LOG_LEVEL": "debug", "OPENAI_BASE_URL": "http://localhost:11434/v1/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Models) != 3 || c.Models[1].Model != "anthropic.claude-3-5-haiku-20241022-v1:0" ||
+		c.ModelOverride.String() != "openai/gpt-4o-mini" || c.Port != 9000 || c.KeyCacheTTL != 0 ||
+		c.OpenAIBaseURL != "http://localhost:11434/v1" {
+		t.Errorf("config = %+v", c)
+	}
+	if p := c.Providers(); !p["openai"] || !p["bedrock"] || !p["echo"] {
+		t.Errorf("Providers() = %v: a local OpenAI-compatible base URL counts as configured", p)
+	}
+}
+
+// TestErrorsNameTheVariable checks every bad variable is reported, all at once.
+func TestErrorsNameTheVariable(t *testing.T) {
+	bad := map[string]string{
+		"MODELS":                    "echo/echo-1,gpt-4",
+		"DEFAULT_MODEL":             "openai/gpt-4o",
+		"MODEL_OVERRIDE":            "nope",
+		"DEFAULT_MAX_OUTPUT_TOKENS": "0",
+		"MAX_REQUEST_BYTES":         "lots",
+		"PORT":                      "70000",
+		"KEY_CACHE_TTL":             "30",
+		"TENANT_CACHE_TTL":          "-1s",
+		"LOG_LEVEL":                 "loud",
+		"TABLE_NAME":                "a b",
+		"OPENAI_BASE_URL":           "api.openai.com",
+		"ADMIN_AUTH":                "none",
+	}
+	_, err := config.Load(env(bad))
+	if err == nil {
+		t.Fatal("Load succeeded with bad variables")
+	}
+	for name := range bad {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestSecretsNotInErrors(t *testing.T) {
+	_, err := config.Load(env(map[string]string{"OPENAI_API_KEY": "sk-very-secret", "ADMIN_API_KEY": "adm-secret", "PORT": "x"}))
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("err = %v", err)
+	}
+}
