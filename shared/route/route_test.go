@@ -1,0 +1,68 @@
+package route_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/tenant"
+)
+
+func n(s string) model.Name {
+	m, err := model.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func TestResolve(t *testing.T) {
+	catalog := []model.Name{n("echo/a"), n("echo/b"), n("openai/c"), n("bedrock/d:1")}
+	withDefault := tenant.Config{Models: tenant.Models{Default: "echo/b", Fallbacks: []string{"echo/a", "echo/b", "openai/c", "openai/zzz"}}}
+	restricted := tenant.Config{Models: tenant.Models{Allowed: []string{"echo/a"}}}
+	tests := []struct {
+		name      string
+		requested string
+		cfg       tenant.Config
+		d         route.Deployment
+		want      []string
+		src       route.Source
+		err       error
+	}{
+		{"request wins", "openai/c", withDefault, route.Deployment{Catalog: catalog, Override: n("echo/a"), Default: n("echo/a")}, []string{"openai/c", "echo/a", "echo/b"}, route.FromRequest, nil},
+		{"override beats tenant", "", withDefault, route.Deployment{Catalog: catalog, Override: n("bedrock/d:1"), Default: n("echo/a")}, []string{"bedrock/d:1", "echo/a", "echo/b", "openai/c"}, route.FromOverride, nil},
+		{"tenant beats default", "", withDefault, route.Deployment{Catalog: catalog, Default: n("echo/a")}, []string{"echo/b", "echo/a", "openai/c"}, route.FromTenant, nil},
+		{"default", "", tenant.Config{}, route.Deployment{Catalog: catalog, Default: n("echo/a")}, []string{"echo/a"}, route.FromDefault, nil},
+		{"malformed", "gpt-4o", tenant.Config{}, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrMalformed},
+		{"unknown", "openai/gpt-5", tenant.Config{}, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrUnknown},
+		{"not allowed", "echo/b", restricted, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrNotAllowed},
+		{"default not allowed", "", restricted, route.Deployment{Catalog: catalog, Default: n("echo/b")}, nil, "", route.ErrNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := route.Resolve(tt.requested, &tt.cfg, tt.d)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("Resolve err = %v, want %v", err, tt.err)
+			}
+			if err != nil {
+				return
+			}
+			var got []string
+			for _, m := range p.Models {
+				got = append(got, m.String())
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("plan = %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("plan = %v, want %v", got, tt.want)
+				}
+			}
+			if p.Source != tt.src {
+				t.Errorf("source = %q, want %q", p.Source, tt.src)
+			}
+		})
+	}
+}

@@ -1,0 +1,121 @@
+// Package lambda_test builds the real Lambda bootstrap binaries and invokes them
+// with the events in events/ through the Lambda Runtime Interface Emulator, with
+// dynalite as DynamoDB.
+package lambda_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/shared/dynamo"
+	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
+	"github.com/tollgate/tollgate/tests/lambdatest"
+)
+
+var ddb *dynamotest.Server
+
+func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m, &ddb)) }
+
+// functionEnv is the environment of a function under test: its table on dynalite.
+func functionEnv(t *testing.T, extra map[string]string) (map[string]string, string) {
+	srv := dynamotest.Require(t, ddb)
+	table := srv.NewTable(t)
+	env := map[string]string{
+		"TABLE_NAME":                table,
+		"AWS_ENDPOINT_URL_DYNAMODB": srv.URL,
+		"MODELS":                    "echo/echo-1",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env, table
+}
+
+type errorBody struct {
+	Error struct {
+		Code  *string `json:"code"`
+		Param *string `json:"param"`
+	} `json:"error"`
+}
+
+func TestHealthFunction(t *testing.T) {
+	t.Parallel()
+	env, _ := functionEnv(t, nil)
+	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "health"), env)
+	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/health.json"))
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d, body %s", res.StatusCode, res.Body)
+	}
+	if got := header(res.Headers, res.MultiValueHeaders, "x-request-id"); got != "c6af9ac6-7b61-11e6-9a41-93e8deadbeef" {
+		t.Errorf("x-request-id = %q, want the API Gateway request id from the event", got)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body["dynamodb"] != "ok" {
+		t.Errorf("body %s", res.Body)
+	}
+	if out := rie.Output(); !strings.Contains(out, `"msg":"request"`) || !strings.Contains(out, `"traceId":"Root=1-6745a1b2`) {
+		t.Errorf("function did not log the request line with the trace id; output:\n%s", out)
+	}
+
+	// The same function without its table: 503.
+	env["TABLE_NAME"] = "no-such-table"
+	down := lambdatest.StartRIE(t, lambdatest.Build(t, "health"), env)
+	if res := lambdatest.DecodeAPIResponse(t, down.InvokeFile(t, "../../events/health.json")); res.StatusCode != 503 {
+		t.Errorf("without a table: status %d, want 503; %s", res.StatusCode, res.Body)
+	}
+}
+
+func TestAdminFunction(t *testing.T) {
+	t.Parallel()
+	env, table := functionEnv(t, map[string]string{"ADMIN_AUTH": "iam"})
+	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "admin"), env)
+	tests := []struct {
+		event  string
+		status int
+		code   string
+		param  string
+	}{
+		{"admin-unsigned.json", 401, "invalid_admin_key", ""},
+		{"admin-get-tenant-missing.json", 404, "tenant_not_found", ""},
+		{"admin-put-tenant-invalid.json", 400, "invalid_tenant_config", "tokenBudget.daily"},
+		{"admin-put-tenant.json", 201, "", ""},
+		{"admin-put-tenant.json", 200, "", ""},
+		{"admin-list-tenants.json", 200, "", ""},
+	}
+	for _, tt := range tests {
+		res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/"+tt.event))
+		if res.StatusCode != tt.status {
+			t.Fatalf("%s: status %d, want %d; %s", tt.event, res.StatusCode, tt.status, res.Body)
+		}
+		if tt.code != "" {
+			var e errorBody
+			if err := json.Unmarshal([]byte(res.Body), &e); err != nil || e.Error.Code == nil || *e.Error.Code != tt.code ||
+				(tt.param != "" && (e.Error.Param == nil || *e.Error.Param != tt.param)) {
+				t.Errorf("%s: body %s, want code %q param %q", tt.event, res.Body, tt.code, tt.param)
+			}
+		}
+	}
+	// What the function wrote is really in the table.
+	st := dynamotest.Require(t, ddb)
+	cfg, err := dynamo.New(st.Client(), table).GetTenant(context.Background(), "acme")
+	if err != nil || cfg.Name != "Acme Corp" || cfg.Version != 2 {
+		t.Errorf("stored tenant = %+v, %v", cfg, err)
+	}
+}
+
+func header(single map[string]string, multi map[string][]string, name string) string {
+	for k, v := range single {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range multi {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
