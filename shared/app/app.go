@@ -13,14 +13,20 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/tollgate/tollgate/shared/admin"
 	"github.com/tollgate/tollgate/shared/auth"
 	"github.com/tollgate/tollgate/shared/config"
 	"github.com/tollgate/tollgate/shared/dynamo"
+	"github.com/tollgate/tollgate/shared/gateway"
 	"github.com/tollgate/tollgate/shared/health"
-	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/provider/bedrock"
+	"github.com/tollgate/tollgate/shared/provider/echo"
+	"github.com/tollgate/tollgate/shared/provider/openai"
+	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/web"
 )
 
@@ -30,7 +36,9 @@ type App struct {
 	Log     *slog.Logger
 	Store   *dynamo.Store
 	Tenants *auth.Tenants
-	Now     func() time.Time // the clock every handler uses; tests replace it before serving
+	// Providers by name; tests may replace entries before serving.
+	Providers map[string]gateway.Provider
+	Now       func() time.Time // the clock every handler uses; tests replace it before serving
 }
 
 // NewLogger returns the JSON logger every function writes its lines with.
@@ -53,6 +61,11 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
 	a.Tenants = auth.NewTenants(store, cfg.KeyCacheTTL, cfg.TenantCacheTTL, func() time.Time { return a.Now() })
+	a.Providers = map[string]gateway.Provider{
+		model.Echo:    echo.New(),
+		model.OpenAI:  openai.New(&http.Client{}, cfg.OpenAIBaseURL, cfg.OpenAIAPIKey),
+		model.Bedrock: bedrock.New(bedrockruntime.NewFromConfig(awsCfg)),
+	}
 	return a
 }
 
@@ -70,13 +83,32 @@ func (a *App) Admin() http.Handler {
 	return web.Wrap(web.Routes(mux), a.Log, "admin")
 }
 
+// Chat returns the chat function's routes: /v1/chat/completions, /chat, /v1/models.
+func (a *App) Chat() http.Handler {
+	mux := http.NewServeMux()
+	a.registerChat(mux)
+	return web.Wrap(web.Routes(mux), a.Log, "chat")
+}
+
 // Local returns every route on one handler, for the local server.
 func (a *App) Local() http.Handler {
 	mux := http.NewServeMux()
 	a.registerHealth(mux)
 	a.registerAdmin(mux)
-	a.registerTenantRoutes(mux)
+	a.registerChat(mux)
 	return web.Wrap(web.Routes(mux), a.Log, "local")
+}
+
+func (a *App) registerChat(mux *http.ServeMux) {
+	c := a.Config
+	gateway.New(gateway.Deps{
+		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers,
+		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
+		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
+		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
+		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
+		Now: func() time.Time { return a.Now() },
+	}).Register(mux)
 }
 
 func (a *App) registerHealth(mux *http.ServeMux) {
@@ -100,14 +132,6 @@ func (a *App) registerAdmin(mux *http.ServeMux) {
 		Log: a.Log, Store: a.Store, Catalog: a.Config.Models,
 		MaxRequestBytes: a.Config.MaxRequestBytes, Now: a.Now,
 	}, guard)
-}
-
-// registerTenantRoutes adds the routes tenants call with their API key. Until the
-// chat routes land, GET /v1/me answers who the key belongs to.
-func (a *App) registerTenantRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /v1/me", a.Tenants.Require(a.Log, func(w http.ResponseWriter, r *http.Request, cfg tenant.Config) {
-		web.JSON(w, http.StatusOK, map[string]any{"tenantId": cfg.ID, "name": cfg.Name})
-	}))
 }
 
 // FromEnv loads the configuration through getenv and builds the App, logging why

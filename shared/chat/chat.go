@@ -52,6 +52,13 @@ type Chunk struct {
 	Usage        *Usage // set on the last chunk only, when the provider reports usage
 }
 
+// Completion is a whole answer from a non-streaming call.
+type Completion struct {
+	Text         string
+	FinishReason string
+	Usage        *Usage // nil when the provider reported none
+}
+
 // Usage counts the tokens of one completion.
 type Usage struct {
 	InputTokens  int  `json:"inputTokens"`

@@ -27,6 +27,11 @@ type Config struct {
 	OpenAIAPIKey           string        // OPENAI_API_KEY (secret: never log)
 	AdminAPIKey            string        // ADMIN_API_KEY (secret: never log)
 	AdminAuth              string        // ADMIN_AUTH: "key" (default) or "iam"
+	FirstTokenTimeout      time.Duration // FIRST_TOKEN_TIMEOUT
+	StreamIdleTimeout      time.Duration // STREAM_IDLE_TIMEOUT
+	KeepAliveInterval      time.Duration // KEEPALIVE_INTERVAL
+	AttemptTimeout         time.Duration // ATTEMPT_TIMEOUT
+	RequestTimeout         time.Duration // REQUEST_TIMEOUT
 	Port                   int           // PORT (local server)
 	LogLevel               slog.Level    // LOG_LEVEL
 	Version                string        // TOLLGATE_VERSION, reported by /health
@@ -97,6 +102,17 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Port = intVar(getenv, "PORT", DefaultPort, 1, 65535, bad)
 	c.KeyCacheTTL = durationVar(getenv, "KEY_CACHE_TTL", DefaultCacheTTL, bad)
 	c.TenantCacheTTL = durationVar(getenv, "TENANT_CACHE_TTL", DefaultCacheTTL, bad)
+	c.FirstTokenTimeout = durationVar(getenv, "FIRST_TOKEN_TIMEOUT", 30*time.Second, bad)
+	c.StreamIdleTimeout = durationVar(getenv, "STREAM_IDLE_TIMEOUT", 60*time.Second, bad)
+	c.KeepAliveInterval = durationVar(getenv, "KEEPALIVE_INTERVAL", 15*time.Second, bad)
+	c.AttemptTimeout = durationVar(getenv, "ATTEMPT_TIMEOUT", 120*time.Second, bad)
+	c.RequestTimeout = durationVar(getenv, "REQUEST_TIMEOUT", 840*time.Second, bad)
+	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
+		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout} {
+		if d == 0 {
+			bad(name, "must be greater than zero")
+		}
+	}
 
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -188,7 +188,7 @@ func TestKeys(t *testing.T) {
 	if !strings.HasPrefix(secret, "tg_") || len(secret) < 3+43 {
 		t.Errorf("key %q: want tg_ and at least 32 random bytes", secret)
 	}
-	if r := g.do("GET", "/v1/me", secret, nil); r.Status != 200 || r.JSON(t)["tenantId"] != "acme" {
+	if r := g.do("GET", "/v1/models", secret, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openai/gpt-4o-mini"`) || strings.Contains(string(r.Body), "echo/") {
 		t.Fatalf("new key does not authenticate: %d %s", r.Status, r.Body)
 	}
 
@@ -207,11 +207,11 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	// Revoked, but cached: still accepted until the key cache TTL (30 s) passes.
-	if r := g.do("GET", "/v1/me", secret, nil); r.Status != 200 {
+	if r := g.do("GET", "/v1/models", secret, nil); r.Status != 200 {
 		t.Errorf("within the cache TTL: %d, want 200 (cached)", r.Status)
 	}
 	g.Clock.Add(31 * time.Second)
-	wantError(t, g.do("GET", "/v1/me", secret, nil), 401, "invalid_api_key", "")
+	wantError(t, g.do("GET", "/v1/models", secret, nil), 401, "invalid_api_key", "")
 
 	r = g.admin("GET", "/admin/tenants/acme/keys", nil)
 	if !strings.Contains(string(r.Body), "revokedAt") {
@@ -231,13 +231,13 @@ func TestTenantKeyAuth(t *testing.T) {
 		"truncated": secret[:len(secret)-1],
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantError(t, g.do("GET", "/v1/me", tok, nil), 401, "invalid_api_key", "")
+			wantError(t, g.do("GET", "/v1/models", tok, nil), 401, "invalid_api_key", "")
 		})
 	}
 	// Deleting the tenant revokes its keys.
 	g.admin("DELETE", "/admin/tenants/acme", nil)
 	g.Clock.Add(31 * time.Second)
-	wantError(t, g.do("GET", "/v1/me", secret, nil), 401, "invalid_api_key", "")
+	wantError(t, g.do("GET", "/v1/models", secret, nil), 401, "invalid_api_key", "")
 }
 
 func TestHealth(t *testing.T) {

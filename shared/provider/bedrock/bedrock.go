@@ -34,19 +34,12 @@ func New(rt Runtime) *Client {
 	return &Client{rt: rt}
 }
 
-// Completion is a whole, non-streamed answer.
-type Completion struct {
-	Text         string
-	FinishReason string      // chat.FinishStop, chat.FinishLength or chat.FinishContentFilter
-	Usage        *chat.Usage // nil when Bedrock reported none
-}
-
 // Complete asks Bedrock for a whole answer with Converse. Errors are
 // *chat.ProviderError, or wrap context.Canceled when ctx was cancelled.
-func (c *Client) Complete(ctx context.Context, req *chat.Request) (Completion, error) {
+func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completion, error) {
 	in, err := convert(req)
 	if err != nil {
-		return Completion{}, err
+		return chat.Completion{}, err
 	}
 	out, err := c.rt.Converse(ctx, &bedrockruntime.ConverseInput{
 		ModelId:         in.modelID,
@@ -55,9 +48,9 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (Completion, e
 		InferenceConfig: in.config,
 	})
 	if err != nil {
-		return Completion{}, classify("converse", err)
+		return chat.Completion{}, classify("converse", err)
 	}
-	var comp Completion
+	var comp chat.Completion
 	if msg, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {
 		var sb strings.Builder
 		for _, b := range msg.Value.Content {

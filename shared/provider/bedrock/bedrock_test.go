@@ -187,12 +187,12 @@ func TestComplete(t *testing.T) {
 	tests := []struct {
 		name   string
 		script bedrocktest.Script
-		want   bedrock.Completion
+		want   chat.Completion
 	}{
 		{
 			name:   "scripted",
 			script: bedrocktest.Script{Chunks: []string{"Hello", ", world"}, Usage: &bedrocktest.Usage{In: 7, Out: 2}},
-			want: bedrock.Completion{
+			want: chat.Completion{
 				Text: "Hello, world", FinishReason: chat.FinishStop,
 				Usage: &chat.Usage{InputTokens: 7, OutputTokens: 2},
 			},
@@ -200,7 +200,7 @@ func TestComplete(t *testing.T) {
 		{
 			name:   "echo",
 			script: bedrocktest.Script{},
-			want: bedrock.Completion{
+			want: chat.Completion{
 				Text: "say it back", FinishReason: chat.FinishStop,
 				Usage: &chat.Usage{InputTokens: 3, OutputTokens: 3},
 			},
@@ -208,7 +208,7 @@ func TestComplete(t *testing.T) {
 		{
 			name:   "no usage",
 			script: bedrocktest.Script{Chunks: []string{"x"}, OmitMetadata: true, StopReason: "content_filtered"},
-			want:   bedrock.Completion{Text: "x", FinishReason: chat.FinishContentFilter},
+			want:   chat.Completion{Text: "x", FinishReason: chat.FinishContentFilter},
 		},
 	}
 	for _, tt := range tests {

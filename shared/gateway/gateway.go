@@ -1,0 +1,69 @@
+// Package gateway serves the chat APIs: OpenAI-compatible /v1/chat/completions and
+// /v1/models, and the native /chat. For each request it resolves the model, calls
+// the provider with fallback, streams the answer as it arrives, and reports usage.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/tenant"
+)
+
+// Provider streams completions from one model backend. *openai.Client,
+// *bedrock.Client and *echo.Client implement it.
+type Provider interface {
+	Stream(ctx context.Context, req *chat.Request) (chat.Stream, error)
+}
+
+// Completer is implemented by providers with a native non-streaming call (Bedrock's
+// Converse, OpenAI's stream:false); the gateway uses it for non-streaming requests.
+type Completer interface {
+	Complete(ctx context.Context, req *chat.Request) (chat.Completion, error)
+}
+
+// Authenticator resolves a request's API key to its tenant. *auth.Tenants
+// implements it; its errors are *apierr.Error.
+type Authenticator interface {
+	Authenticate(r *http.Request) (tenant.Config, error)
+}
+
+// Deps are the gateway's dependencies and settings.
+type Deps struct {
+	Log        *slog.Logger
+	Tenants    Authenticator
+	Providers  map[string]Provider // by provider name: "openai", "bedrock", "echo"
+	Deployment route.Deployment
+
+	DefaultMaxOutputTokens int
+	MaxRequestBytes        int64
+	// FirstTokenTimeout bounds each attempt until its first token; past it the
+	// attempt counts as timed out and the next model is tried.
+	FirstTokenTimeout time.Duration
+	// IdleTimeout bounds the silence between two chunks once streaming.
+	IdleTimeout time.Duration
+	// KeepAlive is the interval of SSE comments while the provider is silent.
+	KeepAlive time.Duration
+	// AttemptTimeout bounds one non-streaming provider call.
+	AttemptTimeout time.Duration
+	// RequestTimeout bounds the whole request, all attempts included.
+	RequestTimeout time.Duration
+	Now            func() time.Time
+}
+
+// Handler serves the chat routes.
+type Handler struct{ Deps }
+
+// New returns the chat handler.
+func New(d Deps) *Handler { return &Handler{d} }
+
+// Register adds the chat routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/chat/completions", h.serveOpenAI)
+	mux.HandleFunc("POST /chat", h.serveNative)
+	mux.HandleFunc("GET /v1/models", h.serveModels)
+}

@@ -1,0 +1,303 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/tokens"
+	"github.com/tollgate/tollgate/shared/web"
+)
+
+// Response headers.
+const (
+	HeaderModel        = "x-tollgate-model"
+	HeaderModelSource  = "x-tollgate-model-source"
+	HeaderAttempts     = "x-tollgate-attempts"
+	HeaderLatency      = "x-tollgate-latency-ms"
+	HeaderInputTokens  = "x-usage-input-tokens"
+	HeaderOutputTokens = "x-usage-output-tokens"
+	HeaderTotalTokens  = "x-usage-total-tokens"
+)
+
+func (h *Handler) serveOpenAI(w http.ResponseWriter, r *http.Request) { h.serve(w, r, decodeOpenAI) }
+func (h *Handler) serveNative(w http.ResponseWriter, r *http.Request) { h.serve(w, r, decodeNative) }
+
+// exchange is one chat request in flight.
+type exchange struct {
+	h        *Handler
+	c        *call
+	plan     route.Plan
+	id       string
+	start    time.Time
+	attempts int
+	model    model.Name // the model that answered (or was last tried)
+	ttft     time.Duration
+	outBytes int         // text streamed to the client
+	usage    *chat.Usage // provider-reported usage of the answering attempt
+	finish   string
+	outcome  string
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {
+	info := web.InfoFrom(r.Context())
+	x := &exchange{h: h, id: "chatcmpl-" + info.RequestID, start: h.Now()}
+	defer func() { x.log(r.Context(), info) }()
+
+	cfg, err := h.Tenants.Authenticate(r)
+	if err != nil {
+		x.reject(w, r, err)
+		return
+	}
+	body, err := web.ReadBody(r, h.MaxRequestBytes)
+	if err != nil {
+		x.reject(w, r, err)
+		return
+	}
+	if x.c, err = decode(body); err != nil {
+		x.reject(w, r, err)
+		return
+	}
+	if x.c.sessionID != "" {
+		x.reject(w, r, apierr.InvalidParam("sessions_unsupported", "sessionId",
+			"sessionId: server-side sessions are not available in this version; send the whole conversation in messages"))
+		return
+	}
+	if x.plan, err = route.Resolve(x.c.model, &cfg, h.Deployment); err != nil {
+		x.reject(w, r, routeError(err))
+		return
+	}
+	x.model = x.plan.Models[0]
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.RequestTimeout)
+	defer cancel()
+	if x.c.stream {
+		x.serveStream(ctx, w)
+	} else {
+		x.serveWhole(ctx, w)
+	}
+}
+
+// reject answers a request refused before any provider call.
+func (x *exchange) reject(w http.ResponseWriter, r *http.Request, err error) {
+	x.outcome = "rejected"
+	e := apierr.From(err)
+	if e.Kind == apierr.Internal || e.Kind == apierr.Unavailable {
+		x.h.Log.ErrorContext(r.Context(), "chat request", "err", err)
+	}
+	apierr.Write(w, err)
+}
+
+func routeError(err error) error {
+	switch {
+	case errors.Is(err, route.ErrMalformed):
+		return apierr.InvalidParam("invalid_model", "model", err.Error())
+	case errors.Is(err, route.ErrUnknown):
+		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: "model", Message: err.Error()}
+	case errors.Is(err, route.ErrNotAllowed):
+		return &apierr.Error{Kind: apierr.Forbidden, Code: "model_not_allowed", Param: "model", Message: err.Error()}
+	}
+	return err
+}
+
+// request is what the provider of m is asked.
+func (x *exchange) request(m model.Name) *chat.Request {
+	maxTokens := x.c.maxTokens
+	if maxTokens == 0 {
+		maxTokens = x.h.DefaultMaxOutputTokens
+	}
+	return &chat.Request{
+		Model: m.Model, Messages: x.c.messages, MaxTokens: maxTokens,
+		Temperature: x.c.temperature, TopP: x.c.topP, Stop: x.c.stop, User: x.c.user,
+	}
+}
+
+// result is one value from a provider stream.
+type result struct {
+	chunk chat.Chunk
+	err   error
+}
+
+// pump reads a provider stream in its own goroutine, so the handler can send
+// keep-alives and enforce timeouts while the provider is silent. stop ends the
+// goroutine before returning: none outlives the request.
+type pump struct {
+	s      chat.Stream
+	ch     chan result
+	cancel context.CancelFunc
+}
+
+func startPump(ctx context.Context, cancel context.CancelFunc, s chat.Stream) *pump {
+	p := &pump{s: s, ch: make(chan result), cancel: cancel}
+	go func() {
+		defer close(p.ch)
+		for {
+			c, err := s.Next(ctx)
+			select {
+			case p.ch <- result{c, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *pump) stop() {
+	p.cancel()
+	for range p.ch {
+	}
+	_ = p.s.Close()
+}
+
+// errNoFirstToken marks an attempt that produced nothing within FirstTokenTimeout.
+var errNoFirstToken = errors.New("no first token in time")
+
+// attemptAll runs one attempt per model of the plan, in order, until one succeeds.
+// It stops early at a failure fallback cannot help (a bad request, an auth
+// problem) or when ctx ends, and returns the last failure. Every failed attempt is
+// logged with its reason.
+func (x *exchange) attemptAll(ctx context.Context, attempt func(model.Name) error) error {
+	var err error
+	for _, m := range x.plan.Models {
+		x.attempts++
+		x.model = m
+		if err = attempt(m); err == nil {
+			return nil
+		}
+		x.h.Log.WarnContext(ctx, "attempt failed", "requestId", x.id, "model", m.String(),
+			"attempt", x.attempts, "reason", chat.ClassOf(err).String(), "err", err)
+		if ctx.Err() != nil || !chat.ClassOf(err).Retryable() {
+			break
+		}
+	}
+	return err
+}
+
+// try starts one streaming attempt on m and waits for its first result, at most
+// FirstTokenTimeout.
+func (x *exchange) try(ctx context.Context, m model.Name) (*pump, result, error) {
+	prov, ok := x.h.Providers[m.Provider]
+	if !ok {
+		return nil, result{}, &chat.ProviderError{Class: chat.ErrUnavailable, Message: "provider " + m.Provider + " is not configured"}
+	}
+	actx, cancel := context.WithCancel(ctx)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(x.h.FirstTokenTimeout, func() { timedOut.Store(true); cancel() })
+	s, err := prov.Stream(actx, x.request(m))
+	if err == nil {
+		p := startPump(actx, cancel, s)
+		first, ok := <-p.ch
+		if !ok {
+			first.err = actx.Err()
+		}
+		if first.err == nil || errors.Is(first.err, io.EOF) {
+			if timer.Stop() {
+				return p, first, nil
+			}
+		}
+		p.stop()
+		err = first.err
+	}
+	timer.Stop()
+	cancel()
+	if timedOut.Load() && ctx.Err() == nil {
+		err = &chat.ProviderError{Class: chat.ErrTimeout,
+			Message: fmt.Sprintf("no first token within %s", x.h.FirstTokenTimeout), Err: errNoFirstToken}
+	}
+	return nil, result{}, err
+}
+
+// setHeaders writes the headers every successful chat response carries.
+func (x *exchange) setHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set(HeaderModel, x.model.String())
+	hd.Set(HeaderModelSource, string(x.plan.Source))
+	hd.Set(HeaderAttempts, strconv.Itoa(x.attempts))
+}
+
+// finalUsage is the usage to report: the provider's, or an estimate marked so.
+func (x *exchange) finalUsage() chat.Usage {
+	if x.usage != nil {
+		return *x.usage
+	}
+	return chat.Usage{
+		InputTokens:  tokens.PromptEstimate(x.c.messages),
+		OutputTokens: (x.outBytes + 3) / 4,
+		Estimated:    true,
+	}
+}
+
+// failure maps the last provider error, after every attempt failed, to what the
+// client sees (docs/api.md, "Provider failures").
+func failure(err error, ctxErr error) error {
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		return &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout", Message: "the request timed out", Err: err}
+	}
+	var pe *chat.ProviderError
+	if !errors.As(err, &pe) {
+		pe = &chat.ProviderError{Class: chat.ClassOf(err), Err: err}
+	}
+	msg := pe.Message
+	if msg == "" {
+		msg = "the model provider failed"
+	}
+	switch pe.Class {
+	case chat.ErrBadRequest:
+		return &apierr.Error{Kind: apierr.Invalid, Code: "provider_rejected_request", Message: "the provider rejected the request: " + msg, Err: err}
+	case chat.ErrNotFound:
+		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Message: "the provider does not know the model: " + msg, Err: err}
+	case chat.ErrRateLimited:
+		ra := pe.RetryAfter
+		if ra <= 0 {
+			ra = time.Second
+		}
+		return &apierr.Error{Kind: apierr.Unavailable, Code: "upstream_rate_limited", Message: "the model provider is rate limiting requests; retry later", RetryAfter: ra, Err: err}
+	case chat.ErrAuth:
+		return &apierr.Error{Kind: apierr.BadGateway, Code: "upstream_auth_failed", Message: "the gateway's credentials for the model provider were refused (a deployment fault)", Err: err}
+	case chat.ErrTimeout:
+		return &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout", Message: "the model provider did not answer in time", Err: err}
+	}
+	return &apierr.Error{Kind: apierr.BadGateway, Code: "upstream_error", Message: "the model provider failed: " + msg, Err: err}
+}
+
+func (x *exchange) log(ctx context.Context, info *web.Info) {
+	if x.c == nil {
+		info.AddAttrs(slog.String("outcome", x.outcome))
+		return
+	}
+	u := x.finalUsage()
+	attrs := []slog.Attr{
+		slog.String("api", map[bool]string{true: "native", false: "openai"}[x.c.native]),
+		slog.Bool("stream", x.c.stream),
+		slog.String("outcome", x.outcome),
+	}
+	if x.attempts > 0 {
+		attrs = append(attrs,
+			slog.String("model", x.model.String()),
+			slog.String("modelSource", string(x.plan.Source)),
+			slog.Int("attempts", x.attempts),
+			slog.Int("inputTokens", u.InputTokens),
+			slog.Int("outputTokens", u.OutputTokens),
+			slog.Bool("usageEstimated", u.Estimated),
+			slog.Float64("latencyMs", ms(x.h.Now().Sub(x.start))),
+			slog.Float64("timeToFirstTokenMs", ms(x.ttft)),
+		)
+	}
+	info.AddAttrs(attrs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
