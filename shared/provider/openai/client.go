@@ -43,12 +43,6 @@ func New(hc *http.Client, baseURL, apiKey string) *Client {
 	}
 }
 
-// Completion is a whole, non-streamed answer.
-type Completion struct {
-	Text         string
-	FinishReason string
-	Usage        *chat.Usage // nil when the provider reported none
-}
 
 // Stream sends req with "stream": true and returns the answer as it arrives. It
 // returns once the response headers are in: a non-2xx status, a transport
@@ -84,10 +78,10 @@ const maxCompletionBody = 32 << 20
 
 // Complete sends req with "stream": false and returns the whole answer. Errors
 // are classified as Stream's are.
-func (c *Client) Complete(ctx context.Context, req *chat.Request) (Completion, error) {
+func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completion, error) {
 	resp, err := c.post(ctx, req, false)
 	if err != nil {
-		return Completion{}, err
+		return chat.Completion{}, err
 	}
 	defer resp.Body.Close()
 	var out struct {
@@ -102,25 +96,34 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (Completion, e
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxCompletionBody)).Decode(&out); err != nil {
 		if ctxErr := contextError(ctx, err); ctxErr != nil {
-			return Completion{}, ctxErr
+			return chat.Completion{}, ctxErr
 		}
-		return Completion{}, &chat.ProviderError{
+		pe := &chat.ProviderError{
 			Class:   chat.ErrUnavailable,
 			Message: "malformed completion",
 			Err:     fmt.Errorf("openai: decode completion: %w", err),
 		}
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case isTimeout(err):
+			pe.Class, pe.Message = chat.ErrTimeout, ""
+		case !errors.As(err, &syntax) && !errors.As(err, &typ):
+			pe.Message = "completion cut short"
+		}
+		return chat.Completion{}, pe
 	}
 	if isSet(out.Error) {
-		return Completion{}, inBandError(out.Error, c.apiKey)
+		return chat.Completion{}, inBandError(out.Error, c.apiKey)
 	}
 	if len(out.Choices) == 0 {
-		return Completion{}, &chat.ProviderError{
+		return chat.Completion{}, &chat.ProviderError{
 			Class:   chat.ErrUnavailable,
 			Message: "completion without choices",
 			Err:     errors.New("openai: completion without choices"),
 		}
 	}
-	comp := Completion{Text: out.Choices[0].Message.Content, FinishReason: out.Choices[0].FinishReason}
+	comp := chat.Completion{Text: out.Choices[0].Message.Content, FinishReason: out.Choices[0].FinishReason}
 	if out.Usage != nil {
 		comp.Usage = out.Usage.chat()
 	}

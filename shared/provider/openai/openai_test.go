@@ -451,7 +451,12 @@ func TestStreamCancel(t *testing.T) {
 func TestStreamCancelBeforeHeaders(t *testing.T) {
 	srv := openaitest.NewServer(t, openaitest.Script{Hang: true})
 	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(20*time.Millisecond, cancel)
+	go func() {
+		for len(srv.Requests()) == 0 { // cancel once the fake has the request
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
 	_, err := newClient(srv).Stream(ctx, hello("m"))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Stream error = %v, want context.Canceled", err)
@@ -693,21 +698,21 @@ func TestComplete(t *testing.T) {
 		name   string
 		script openaitest.Script
 		req    func(*chat.Request)
-		want   openai.Completion
+		want   chat.Completion
 	}{
 		{
 			name: "echo",
-			want: openai.Completion{Text: "Hello big world", FinishReason: "stop", Usage: &chat.Usage{InputTokens: 5, OutputTokens: 3}},
+			want: chat.Completion{Text: "Hello big world", FinishReason: "stop", Usage: &chat.Usage{InputTokens: 5, OutputTokens: 3}},
 		},
 		{
 			name: "max tokens",
 			req:  func(r *chat.Request) { r.MaxTokens = 1 },
-			want: openai.Completion{Text: "Hello", FinishReason: "length", Usage: &chat.Usage{InputTokens: 5, OutputTokens: 1}},
+			want: chat.Completion{Text: "Hello", FinishReason: "length", Usage: &chat.Usage{InputTokens: 5, OutputTokens: 1}},
 		},
 		{
 			name:   "no usage",
 			script: openaitest.Script{Chunks: []string{"x"}, OmitUsage: true},
-			want:   openai.Completion{Text: "x", FinishReason: "stop"},
+			want:   chat.Completion{Text: "x", FinishReason: "stop"},
 		},
 	}
 	for _, tt := range tests {
@@ -740,7 +745,9 @@ func TestCompleteFailures(t *testing.T) {
 		message string
 	}{
 		{"cut", openaitest.Script{DropAfter: 1}, chat.ErrUnavailable, ""},
-		{"malformed", openaitest.Script{Body: `{"choices":[`}, chat.ErrUnavailable, "malformed completion"},
+		{"truncated", openaitest.Script{Body: `{"choices":[`}, chat.ErrUnavailable, "completion cut short"},
+		{"malformed", openaitest.Script{Body: `{"choices":[}`}, chat.ErrUnavailable, "malformed completion"},
+		{"wrong types", openaitest.Script{Body: `{"choices":{}}`}, chat.ErrUnavailable, "malformed completion"},
 		{"error in a 200", openaitest.Script{Body: `{"error":{"message":"overloaded","type":"server_error"}}`}, chat.ErrUnavailable, "overloaded"},
 		{"rate limit in a 200", openaitest.Script{Body: `{"error":{"message":"wait","code":"rate_limit_exceeded"}}`}, chat.ErrRateLimited, "wait"},
 		{"no choices", openaitest.Script{Body: `{"choices":[]}`}, chat.ErrUnavailable, "without choices"},

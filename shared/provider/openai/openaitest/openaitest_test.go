@@ -324,7 +324,7 @@ func TestRequestsAndCalls(t *testing.T) {
 		}
 		select {
 		case <-r.Done:
-		default:
+		case <-time.After(10 * time.Second):
 			t.Errorf("request %d: Done not closed after the answer", i)
 		}
 	}
