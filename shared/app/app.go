@@ -102,7 +102,7 @@ func (a *App) Local() http.Handler {
 func (a *App) registerChat(mux *http.ServeMux) {
 	c := a.Config
 	gateway.New(gateway.Deps{
-		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers,
+		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store,
 		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
 		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,

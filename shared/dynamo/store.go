@@ -15,6 +15,7 @@ import (
 type Store struct {
 	db    *dynamodb.Client
 	table string
+	hints hints // last seen state of usage items, to shape the next write
 }
 
 // New returns a Store on table.

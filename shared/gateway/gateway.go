@@ -36,6 +36,7 @@ type Authenticator interface {
 type Deps struct {
 	Log        *slog.Logger
 	Tenants    Authenticator
+	Ledger     Ledger              // nil: no budgets, rate limits or metering (benchmarks only)
 	Providers  map[string]Provider // by provider name: "openai", "bedrock", "echo"
 	Deployment route.Deployment
 

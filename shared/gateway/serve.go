@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/route"
@@ -47,6 +48,11 @@ type exchange struct {
 	usage    *chat.Usage // provider-reported usage of the answering attempt
 	finish   string
 	outcome  string
+
+	res           *budget.Reservation // set once admitted
+	budgetInfo    budgetInfo
+	budgetRefused bool
+	rateLimited   bool
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {
@@ -81,6 +87,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.RequestTimeout)
 	defer cancel()
+	if h.Ledger != nil {
+		if err := x.admit(ctx, w, &cfg); err != nil {
+			x.reject(w, r, err)
+			return
+		}
+		defer x.settle(ctx)
+	}
 	if x.c.stream {
 		x.serveStream(ctx, w)
 	} else {

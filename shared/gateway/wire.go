@@ -72,11 +72,12 @@ type nativeResponse struct {
 
 type nativeUsageEvent struct {
 	nativeUsage
-	Model              string  `json:"model"`
-	LatencyMs          float64 `json:"latencyMs"`
-	TimeToFirstTokenMs float64 `json:"timeToFirstTokenMs"`
-	Attempts           int     `json:"attempts"`
-	FinishReason       string  `json:"finishReason,omitempty"` // "incomplete" after a failure
+	Model              string      `json:"model"`
+	LatencyMs          float64     `json:"latencyMs"`
+	TimeToFirstTokenMs float64     `json:"timeToFirstTokenMs"`
+	Attempts           int         `json:"attempts"`
+	FinishReason       string      `json:"finishReason,omitempty"` // "incomplete" after a failure
+	Budget             *budgetInfo `json:"budget,omitempty"`
 }
 
 // streamWriter writes one API's streaming wire format.
@@ -178,6 +179,7 @@ func (s *nativeStream) usageEvent(u chat.Usage, finish string) error {
 	return s.sw.Event("usage", nativeUsageEvent{
 		nativeUsage: toNativeUsage(u), Model: s.x.model.String(), Attempts: s.x.attempts,
 		LatencyMs: ms(s.x.h.Now().Sub(s.x.start)), TimeToFirstTokenMs: ms(s.x.ttft), FinishReason: finish,
+		Budget: s.x.budget(),
 	})
 }
 
@@ -193,4 +195,12 @@ func (s *nativeStream) fail(u chat.Usage, err error) error {
 		return werr
 	}
 	return s.sw.Event("error", apierr.Body(err))
+}
+
+// budget returns the budget numbers for the native usage event, nil without any.
+func (x *exchange) budget() *budgetInfo {
+	if x.budgetInfo == (budgetInfo{}) {
+		return nil
+	}
+	return &x.budgetInfo
 }

@@ -43,7 +43,6 @@ func New(hc *http.Client, baseURL, apiKey string) *Client {
 	}
 }
 
-
 // Stream sends req with "stream": true and returns the answer as it arrives. It
 // returns once the response headers are in: a non-2xx status, a transport
 // failure or a deadline is a *chat.ProviderError; a cancelled ctx returns an error

@@ -1,0 +1,394 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/ratelimit"
+)
+
+// Usage items: pk TENANT#<id>, sk USAGE#<yyyy-mm>, one per tenant per UTC month.
+// In one item, so that one conditional UpdateItem admits a request against every
+// limit at once:
+//
+//	used               committed tokens this month (settled + reserved)
+//	used#<dd>          committed tokens on day dd
+//	res#<requestId>    a reservation: {n: tokens, day: dd, lease: unix seconds}
+//	tat#requests       rate-limit state (GCRA theoretical arrival time, ns)
+//	tat#tokens
+//	in#<dd>, out#<dd>, req#<dd>                 settled usage of day dd
+//	in#<dd>#<model>, out#<dd>#<model>, req#<dd>#<model>   the same per model
+//	ttl                expiry (epoch seconds), 400 days after the month ends
+//
+// See docs/budgets.md and docs/adrs/0004-rate-limits.md.
+const (
+	attrUsed = "used"
+	attrTTL  = AttrTTL
+)
+
+func usageSK(month string) string { return "USAGE#" + month }
+
+// Admission is a request asking to be admitted.
+type Admission struct {
+	TenantID  string
+	RequestID string
+	Now       time.Time
+	Budget    budget.Limits
+	Prompt    int64 // upper bound of the input tokens
+	MaxOutput int64 // requested output limit
+	// Rates are the rate-limit dimensions that apply (limit > 0).
+	Rates []ratelimit.Cost
+	// Lease is how long the reservation may stay unsettled before the period-close
+	// job returns it.
+	Lease time.Duration
+}
+
+// Admitted is an admitted request.
+type Admitted struct {
+	Reservation budget.Reservation
+	Output      int64 // the output limit to send the provider (clamped when Clamped)
+	Clamped     bool
+	Rates       map[string]ratelimit.State // after this request
+}
+
+// hint is what this process last saw of a tenant's usage item; it only chooses
+// the form of the next conditional write, never decides admission.
+type hint struct {
+	used budget.Used
+	tats map[string]int64
+}
+
+type hints struct {
+	mu sync.Mutex
+	m  map[string]hint // by pk+sk
+}
+
+func (h *hints) get(k string) hint {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[k]
+}
+
+func (h *hints) put(k string, v hint) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) > 100_000 {
+		h.m = map[string]hint{}
+	}
+	h.m[k] = v
+}
+
+// maxAdmitTries bounds the write-read-write loop under contention.
+const maxAdmitTries = 8
+
+// Admit reserves the request's tokens against the tenant's daily and monthly
+// budgets and takes its share of the rate limits, all in one conditional
+// UpdateItem on the tenant's usage item for the month. When the budget cannot take
+// the requested output but can take the prompt plus the minimum output, the output
+// is clamped to what remains. Refusals are *budget.ExhaustedError or
+// *ratelimit.LimitedError; nothing is written for them.
+//
+// The first write is shaped by this process's last view of the item; when its
+// condition fails, one consistent read tells why: a refusal, or a stale view, in
+// which case the write is retried with the fresh one.
+func (s *Store) Admit(ctx context.Context, a Admission) (Admitted, error) {
+	ps := budget.PeriodsAt(a.Now)
+	pk, sk := tenantPK(a.TenantID), usageSK(ps.Month)
+	now := ratelimit.Nanos(a.Now)
+	for _, c := range a.Rates {
+		if !c.Fits() {
+			return Admitted{}, &ratelimit.LimitedError{Dimension: c.Name, Limit: c.Limit, Units: c.Units}
+		}
+	}
+	view := s.hints.get(pk + sk)
+	for try := 0; try < maxAdmitTries; try++ {
+		output, err := a.Budget.Fit(view.used, a.Prompt, a.MaxOutput, a.Now)
+		if err != nil {
+			if try == 0 { // a stale view may be pessimistic: check before refusing
+				if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
+					return Admitted{}, err
+				}
+				continue
+			}
+			return Admitted{}, err
+		}
+		if try > 0 {
+			for _, c := range a.Rates {
+				if ok, retry := c.Admit(view.tats[c.Name], now); !ok {
+					return Admitted{}, &ratelimit.LimitedError{Dimension: c.Name, Limit: c.Limit, Units: c.Units, RetryAfter: retry}
+				}
+			}
+		}
+		amount := a.Prompt + output
+		out, err := s.admitWrite(ctx, a, ps, pk, sk, amount, view, now)
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
+				return Admitted{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return Admitted{}, fmt.Errorf("dynamo: admit %s: %w", a.RequestID, err)
+		}
+		fresh := hint{used: budget.Used{Day: getN(out, "used#"+ps.Day), Month: getN(out, attrUsed)}, tats: map[string]int64{}}
+		adm := Admitted{
+			Reservation: budget.Reservation{TenantID: a.TenantID, RequestID: a.RequestID, Month: ps.Month, Day: ps.Day, Tokens: amount, Used: fresh.used},
+			Output:      output,
+			Clamped:     output < a.MaxOutput,
+			Rates:       map[string]ratelimit.State{},
+		}
+		for _, c := range a.Rates {
+			tat := getN(out, "tat#"+c.Name)
+			fresh.tats[c.Name] = tat
+			adm.Rates[c.Name] = c.StateAt(tat, now)
+		}
+		s.hints.put(pk+sk, fresh)
+		return adm, nil
+	}
+	return Admitted{}, fmt.Errorf("dynamo: admit %s: still contended after %d tries", a.RequestID, maxAdmitTries)
+}
+
+func (s *Store) admitWrite(ctx context.Context, a Admission, ps budget.Periods, pk, sk string, amount int64, view hint, now int64) (map[string]types.AttributeValue, error) {
+	names := map[string]string{"#used": attrUsed, "#day": "used#" + ps.Day, "#res": "res#" + a.RequestID, "#ttl": attrTTL}
+	values := map[string]types.AttributeValue{
+		":amt": num(amount),
+		":rec": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"n": num(amount), "day": str(ps.Day), "lease": num(a.Now.Add(a.Lease).Unix()),
+		}},
+		":ttl": num(ps.MonthReset.AddDate(0, 0, 400).Unix()),
+	}
+	add := []string{"#used :amt", "#day :amt"}
+	set := []string{"#res = :rec", "#ttl = if_not_exists(#ttl, :ttl)"}
+	cond := []string{"attribute_not_exists(#res)"}
+	if a.Budget.Daily > 0 {
+		values[":dmax"] = num(a.Budget.Daily - amount)
+		cond = append(cond, "(attribute_not_exists(#day) OR #day <= :dmax)")
+	}
+	if a.Budget.Monthly > 0 {
+		values[":mmax"] = num(a.Budget.Monthly - amount)
+		cond = append(cond, "(attribute_not_exists(#used) OR #used <= :mmax)")
+	}
+	if len(a.Rates) > 0 {
+		values[":now"] = num(now)
+	}
+	for i, c := range a.Rates {
+		n, inc := "#tat"+strconv.Itoa(i), ":inc"+strconv.Itoa(i)
+		names[n] = "tat#" + c.Name
+		if ratelimit.Guess(view.tats[c.Name], now) == ratelimit.Busy {
+			mx := ":max" + strconv.Itoa(i)
+			values[inc], values[mx] = num(c.Increment()), num(c.BusyMax(now))
+			add = append(add, n+" "+inc)
+			cond = append(cond, "("+n+" > :now AND "+n+" <= "+mx+")")
+		} else {
+			values[inc] = num(now + c.Increment())
+			set = append(set, n+" = "+inc)
+			cond = append(cond, "(attribute_not_exists("+n+") OR "+n+" <= :now)")
+		}
+	}
+	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(pk, sk),
+		UpdateExpression:          aws.String("ADD " + strings.Join(add, ", ") + " SET " + strings.Join(set, ", ")),
+		ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Attributes, nil
+}
+
+// readView reads the usage item consistently: committed tokens of the month and
+// of day, and the rate-limit states.
+func (s *Store) readView(ctx context.Context, pk, sk, day string) (hint, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return hint{}, fmt.Errorf("dynamo: read usage: %w", err)
+	}
+	h := hint{used: budget.Used{Month: getN(res.Item, attrUsed), Day: getN(res.Item, "used#"+day)}, tats: map[string]int64{}}
+	for name := range res.Item {
+		if t, ok := strings.CutPrefix(name, "tat#"); ok {
+			h.tats[t] = getN(res.Item, name)
+		}
+	}
+	return h, nil
+}
+
+// Charge is what a settled request used.
+type Charge struct {
+	Input, Output int64
+	Model         string // provider/model that answered; "" when none did
+}
+
+// Settle replaces a reservation with what the request used: it releases the
+// reserved tokens and adds the real ones (never more than were reserved, so no
+// settled request pushes usage past a limit), and adds the day's and the model's
+// usage counters. It is idempotent: a reservation that is already settled (or
+// returned by the period-close job) is left alone and Settle returns nil.
+func (s *Store) Settle(ctx context.Context, r budget.Reservation, c Charge) error {
+	charged := min(c.Input+c.Output, r.Tokens)
+	names := map[string]string{
+		"#used": attrUsed, "#day": "used#" + r.Day, "#res": "res#" + r.RequestID,
+		"#in": "in#" + r.Day, "#out": "out#" + r.Day, "#req": "req#" + r.Day,
+	}
+	values := map[string]types.AttributeValue{
+		":delta": num(charged - r.Tokens), ":in": num(c.Input), ":out": num(c.Output), ":one": num(1),
+	}
+	add := "#used :delta, #day :delta, #in :in, #out :out, #req :one"
+	if c.Model != "" {
+		names["#min"], names["#mout"], names["#mreq"] = "in#"+r.Day+"#"+c.Model, "out#"+r.Day+"#"+c.Model, "req#"+r.Day+"#"+c.Model
+		add += ", #min :in, #mout :out, #mreq :one"
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(tenantPK(r.TenantID), usageSK(r.Month)),
+		UpdateExpression:          aws.String("ADD " + add + " REMOVE #res"),
+		ConditionExpression:       aws.String("attribute_exists(#res)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // settled already
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: settle %s: %w", r.RequestID, err)
+	}
+	return nil
+}
+
+// PeriodUsage is a tenant's usage in one period.
+type PeriodUsage struct {
+	Used     int64 // settled tokens
+	Reserved int64 // tokens of reservations in flight
+}
+
+// DayStats is one day's settled usage.
+type DayStats struct {
+	Date         string // yyyy-mm-dd
+	InputTokens  int64
+	OutputTokens int64
+	Requests     int64
+	ByModel      map[string]ModelStats
+}
+
+// ModelStats is one model's share of a day.
+type ModelStats struct {
+	InputTokens  int64 `json:"inputTokens"`
+	OutputTokens int64 `json:"outputTokens"`
+	Requests     int64 `json:"requests"`
+}
+
+// MonthUsage is what a tenant's usage item for a month holds, decoded.
+type MonthUsage struct {
+	Month        string
+	Total        PeriodUsage
+	Days         map[string]PeriodUsage // by dd
+	Stats        map[string]*DayStats   // by dd
+	Reservations []OpenReservation
+}
+
+// OpenReservation is a reservation not yet settled.
+type OpenReservation struct {
+	RequestID string
+	Day       string
+	Tokens    int64
+	Lease     time.Time
+}
+
+// MonthUsage reads a tenant's usage item for month (yyyy-mm), consistently.
+func (s *Store) MonthUsage(ctx context.Context, tenantID, month string) (MonthUsage, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(tenantPK(tenantID), usageSK(month)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return MonthUsage{}, fmt.Errorf("dynamo: read usage of %s: %w", tenantID, err)
+	}
+	return decodeMonth(month, res.Item), nil
+}
+
+func decodeMonth(month string, item map[string]types.AttributeValue) MonthUsage {
+	mu := MonthUsage{Month: month, Days: map[string]PeriodUsage{}, Stats: map[string]*DayStats{}}
+	committedDays := map[string]int64{}
+	stat := func(day string) *DayStats {
+		if mu.Stats[day] == nil {
+			mu.Stats[day] = &DayStats{Date: month + "-" + day, ByModel: map[string]ModelStats{}}
+		}
+		return mu.Stats[day]
+	}
+	for name, v := range item {
+		kind, rest, _ := strings.Cut(name, "#")
+		day, model, perModel := strings.Cut(rest, "#")
+		switch kind {
+		case "used":
+			if rest == "" {
+				mu.Total.Used = getN(item, name)
+			} else {
+				committedDays[rest] = getN(item, name)
+			}
+		case "res":
+			m, ok := v.(*types.AttributeValueMemberM)
+			if !ok {
+				continue
+			}
+			r := OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC()}
+			mu.Reservations = append(mu.Reservations, r)
+		case "in", "out", "req":
+			n := getN(item, name)
+			d := stat(day)
+			ms := d.ByModel[model]
+			switch kind {
+			case "in":
+				if perModel {
+					ms.InputTokens = n
+				} else {
+					d.InputTokens = n
+				}
+			case "out":
+				if perModel {
+					ms.OutputTokens = n
+				} else {
+					d.OutputTokens = n
+				}
+			case "req":
+				if perModel {
+					ms.Requests = n
+				} else {
+					d.Requests = n
+				}
+			}
+			if perModel {
+				d.ByModel[model] = ms
+			}
+		}
+	}
+	// "used" counters hold settled plus reserved tokens; split them.
+	for _, r := range mu.Reservations {
+		mu.Total.Reserved += r.Tokens
+		p := mu.Days[r.Day]
+		p.Reserved += r.Tokens
+		mu.Days[r.Day] = p
+	}
+	mu.Total.Used -= mu.Total.Reserved
+	for day, committed := range committedDays {
+		p := mu.Days[day]
+		p.Used = committed - p.Reserved
+		mu.Days[day] = p
+	}
+	return mu
+}
