@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/usage"
 	"github.com/tollgate/tollgate/shared/web"
 )
 
@@ -28,6 +29,7 @@ type Store interface {
 	CreateKey(ctx context.Context, k tenant.Key, hash string) error
 	ListKeys(ctx context.Context, tenantID string) ([]tenant.Key, error)
 	RevokeKey(ctx context.Context, tenantID, keyID string, now time.Time) error
+	usage.Store
 }
 
 // Deps are the admin API's dependencies.
@@ -61,6 +63,7 @@ func Register(mux *http.ServeMux, d Deps, guard func(http.Handler) http.Handler)
 	route("POST /admin/tenants/{id}/keys", h.createKey)
 	route("GET /admin/tenants/{id}/keys", h.listKeys)
 	route("DELETE /admin/tenants/{id}/keys/{keyId}", h.revokeKey)
+	route("GET /admin/tenants/{id}/usage", h.usage)
 }
 
 func tenantID(r *http.Request) (string, error) {
@@ -265,6 +268,22 @@ func (h handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h handler) usage(w http.ResponseWriter, r *http.Request) error {
+	id, err := tenantID(r)
+	if err != nil {
+		return err
+	}
+	cfg, err := h.Store.GetTenant(r.Context(), id)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return errTenantNotFound
+	}
+	if err != nil {
+		return err
+	}
+	usage.Serve(w, r, h.Store, &cfg, h.Now())
 	return nil
 }
 

@@ -27,6 +27,8 @@ import (
 	"github.com/tollgate/tollgate/shared/provider/echo"
 	"github.com/tollgate/tollgate/shared/provider/openai"
 	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/usage"
 	"github.com/tollgate/tollgate/shared/web"
 )
 
@@ -90,13 +92,27 @@ func (a *App) Chat() http.Handler {
 	return web.Wrap(web.Routes(mux), a.Log, "chat")
 }
 
+// Usage returns the usage function's routes: GET /usage.
+func (a *App) Usage() http.Handler {
+	mux := http.NewServeMux()
+	a.registerUsage(mux)
+	return web.Wrap(web.Routes(mux), a.Log, "usage")
+}
+
 // Local returns every route on one handler, for the local server.
 func (a *App) Local() http.Handler {
 	mux := http.NewServeMux()
 	a.registerHealth(mux)
 	a.registerAdmin(mux)
 	a.registerChat(mux)
+	a.registerUsage(mux)
 	return web.Wrap(web.Routes(mux), a.Log, "local")
+}
+
+func (a *App) registerUsage(mux *http.ServeMux) {
+	mux.Handle("GET /usage", a.Tenants.Require(a.Log, func(w http.ResponseWriter, r *http.Request, cfg tenant.Config) {
+		usage.Serve(w, r, a.Store, &cfg, a.Now())
+	}))
 }
 
 func (a *App) registerChat(mux *http.ServeMux) {

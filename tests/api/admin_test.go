@@ -23,7 +23,7 @@ func TestTenantCRUD(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 
-	r := g.admin("PUT", "/admin/tenants/acme", acme)
+	r := g.Admin("PUT", "/admin/tenants/acme", acme)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("PUT new tenant: status %d, want 201; %s", r.Status, r.Body)
 	}
@@ -37,7 +37,7 @@ func TestTenantCRUD(t *testing.T) {
 		}
 	}
 
-	r = g.admin("GET", "/admin/tenants/acme", nil)
+	r = g.Admin("GET", "/admin/tenants/acme", nil)
 	if r.Status != 200 || r.Header.Get("ETag") != `"1"` {
 		t.Fatalf("GET: %d %q %s", r.Status, r.Header.Get("ETag"), r.Body)
 	}
@@ -50,7 +50,7 @@ func TestTenantCRUD(t *testing.T) {
 	// version is applied as the expected version.
 	got["name"] = "Acme Inc"
 	g.Clock.Add(time.Minute)
-	r = g.admin("PUT", "/admin/tenants/acme", got)
+	r = g.Admin("PUT", "/admin/tenants/acme", got)
 	if r.Status != 200 || r.Header.Get("ETag") != `"2"` {
 		t.Fatalf("PUT round trip: %d %q %s", r.Status, r.Header.Get("ETag"), r.Body)
 	}
@@ -61,37 +61,37 @@ func TestTenantCRUD(t *testing.T) {
 	}
 
 	// The same stale body again: 409.
-	wantError(t, g.admin("PUT", "/admin/tenants/acme", got), 409, "version_conflict", "")
+	wantError(t, g.Admin("PUT", "/admin/tenants/acme", got), 409, "version_conflict", "")
 	// A stale If-Match: 409; the current one: 200.
-	wantError(t, g.admin("PUT", "/admin/tenants/acme", acme, "If-Match", `"1"`), 409, "version_conflict", "")
-	if r := g.admin("PUT", "/admin/tenants/acme", acme, "If-Match", `"2"`); r.Status != 200 {
+	wantError(t, g.Admin("PUT", "/admin/tenants/acme", acme, "If-Match", `"1"`), 409, "version_conflict", "")
+	if r := g.Admin("PUT", "/admin/tenants/acme", acme, "If-Match", `"2"`); r.Status != 200 {
 		t.Errorf("PUT with current If-Match: %d %s", r.Status, r.Body)
 	}
 	// Neither: unconditional replace.
-	if r := g.admin("PUT", "/admin/tenants/acme", acme); r.Status != 200 || r.Header.Get("ETag") != `"4"` {
+	if r := g.Admin("PUT", "/admin/tenants/acme", acme); r.Status != 200 || r.Header.Get("ETag") != `"4"` {
 		t.Errorf("unconditional PUT: %d %q %s", r.Status, r.Header.Get("ETag"), r.Body)
 	}
 
-	r = g.admin("DELETE", "/admin/tenants/acme", nil)
+	r = g.Admin("DELETE", "/admin/tenants/acme", nil)
 	if r.Status != http.StatusNoContent {
 		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
 	}
-	wantError(t, g.admin("GET", "/admin/tenants/acme", nil), 404, "tenant_not_found", "")
-	wantError(t, g.admin("DELETE", "/admin/tenants/acme", nil), 404, "tenant_not_found", "")
+	wantError(t, g.Admin("GET", "/admin/tenants/acme", nil), 404, "tenant_not_found", "")
+	wantError(t, g.Admin("DELETE", "/admin/tenants/acme", nil), 404, "tenant_not_found", "")
 }
 
 func TestListTenants(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	for i := range 5 {
-		if r := g.admin("PUT", fmt.Sprintf("/admin/tenants/t%d", i), map[string]any{"name": "x"}); r.Status != 201 {
+		if r := g.Admin("PUT", fmt.Sprintf("/admin/tenants/t%d", i), map[string]any{"name": "x"}); r.Status != 201 {
 			t.Fatalf("PUT: %d %s", r.Status, r.Body)
 		}
 	}
 	var ids []string
 	path := "/admin/tenants?limit=2"
 	for range 5 {
-		r := g.admin("GET", path, nil)
+		r := g.Admin("GET", path, nil)
 		if r.Status != 200 {
 			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
 		}
@@ -108,8 +108,8 @@ func TestListTenants(t *testing.T) {
 	if strings.Join(ids, ",") != "t0,t1,t2,t3,t4" {
 		t.Errorf("listed %v, want t0..t4", ids)
 	}
-	wantError(t, g.admin("GET", "/admin/tenants?limit=0", nil), 400, "invalid_limit", "limit")
-	wantError(t, g.admin("GET", "/admin/tenants?cursor=zzz", nil), 400, "invalid_cursor", "cursor")
+	wantError(t, g.Admin("GET", "/admin/tenants?limit=0", nil), 400, "invalid_limit", "limit")
+	wantError(t, g.Admin("GET", "/admin/tenants?cursor=zzz", nil), 400, "invalid_cursor", "cursor")
 }
 
 func TestTenantValidation(t *testing.T) {
@@ -139,11 +139,11 @@ func TestTenantValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantError(t, g.admin("PUT", tt.path, tt.body), tt.status, tt.code, tt.param)
+			wantError(t, g.Admin("PUT", tt.path, tt.body), tt.status, tt.code, tt.param)
 		})
 	}
 	// A rejected request wrote nothing.
-	r := g.admin("GET", "/admin/tenants", nil)
+	r := g.Admin("GET", "/admin/tenants", nil)
 	if data := r.JSON(t)["data"].([]any); len(data) != 0 {
 		t.Errorf("after only rejected PUTs the table holds %d tenants: %s", len(data), r.Body)
 	}
@@ -153,33 +153,33 @@ func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, map[string]string{"MAX_REQUEST_BYTES": "2048"})
 	big := `{"name":"` + strings.Repeat("x", 4096) + `"}`
-	wantError(t, g.admin("PUT", "/admin/tenants/big", big), 413, "request_too_large", "")
-	wantError(t, g.admin("GET", "/admin/tenants/big", nil), 404, "tenant_not_found", "")
+	wantError(t, g.Admin("PUT", "/admin/tenants/big", big), 413, "request_too_large", "")
+	wantError(t, g.Admin("GET", "/admin/tenants/big", nil), 404, "tenant_not_found", "")
 }
 
 func TestAdminAuth(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	for _, tok := range []string{"", "wrong", adminKey + "x"} {
-		wantError(t, g.do("GET", "/admin/tenants", tok, nil), 401, "invalid_admin_key", "")
-		wantError(t, g.do("PUT", "/admin/tenants/acme", tok, acme), 401, "invalid_admin_key", "")
+		wantError(t, g.Do("GET", "/admin/tenants", tok, nil), 401, "invalid_admin_key", "")
+		wantError(t, g.Do("PUT", "/admin/tenants/acme", tok, acme), 401, "invalid_admin_key", "")
 	}
-	if r := g.admin("GET", "/admin/tenants/acme", nil); r.Status != 404 {
+	if r := g.Admin("GET", "/admin/tenants/acme", nil); r.Status != 404 {
 		t.Errorf("unauthorised PUT wrote a tenant: GET = %d %s", r.Status, r.Body)
 	}
 	// A server without ADMIN_API_KEY is closed, not open.
 	closed := newGateway(t, map[string]string{"ADMIN_API_KEY": ""})
-	wantError(t, closed.do("GET", "/admin/tenants", "", nil), 401, "invalid_admin_key", "")
+	wantError(t, closed.Do("GET", "/admin/tenants", "", nil), 401, "invalid_admin_key", "")
 }
 
 func TestKeys(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
-	wantError(t, g.admin("POST", "/admin/tenants/acme/keys", nil), 404, "tenant_not_found", "")
-	g.admin("PUT", "/admin/tenants/acme", acme)
-	g.admin("PUT", "/admin/tenants/other", map[string]any{"name": "Other"})
+	wantError(t, g.Admin("POST", "/admin/tenants/acme/keys", nil), 404, "tenant_not_found", "")
+	g.Admin("PUT", "/admin/tenants/acme", acme)
+	g.Admin("PUT", "/admin/tenants/other", map[string]any{"name": "Other"})
 
-	r := g.admin("POST", "/admin/tenants/acme/keys", map[string]any{"name": "prod"})
+	r := g.Admin("POST", "/admin/tenants/acme/keys", map[string]any{"name": "prod"})
 	if r.Status != 201 {
 		t.Fatalf("create key: %d %s", r.Status, r.Body)
 	}
@@ -188,11 +188,11 @@ func TestKeys(t *testing.T) {
 	if !strings.HasPrefix(secret, "tg_") || len(secret) < 3+43 {
 		t.Errorf("key %q: want tg_ and at least 32 random bytes", secret)
 	}
-	if r := g.do("GET", "/v1/models", secret, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openai/gpt-4o-mini"`) || strings.Contains(string(r.Body), "echo/") {
+	if r := g.Do("GET", "/v1/models", secret, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openai/gpt-4o-mini"`) || strings.Contains(string(r.Body), "echo/") {
 		t.Fatalf("new key does not authenticate: %d %s", r.Status, r.Body)
 	}
 
-	r = g.admin("GET", "/admin/tenants/acme/keys", nil)
+	r = g.Admin("GET", "/admin/tenants/acme/keys", nil)
 	if r.Status != 200 || strings.Contains(string(r.Body), secret) || !strings.Contains(string(r.Body), keyID) {
 		t.Fatalf("list keys: %d %s (must list the id, never the secret)", r.Status, r.Body)
 	}
@@ -201,19 +201,19 @@ func TestKeys(t *testing.T) {
 	}
 
 	// Another tenant cannot revoke acme's key.
-	wantError(t, g.admin("DELETE", "/admin/tenants/other/keys/"+keyID, nil), 404, "key_not_found", "")
-	wantError(t, g.admin("DELETE", "/admin/tenants/acme/keys/nope", nil), 400, "invalid_key_id", "keyId")
-	if r := g.admin("DELETE", "/admin/tenants/acme/keys/"+keyID, nil); r.Status != 204 {
+	wantError(t, g.Admin("DELETE", "/admin/tenants/other/keys/"+keyID, nil), 404, "key_not_found", "")
+	wantError(t, g.Admin("DELETE", "/admin/tenants/acme/keys/nope", nil), 400, "invalid_key_id", "keyId")
+	if r := g.Admin("DELETE", "/admin/tenants/acme/keys/"+keyID, nil); r.Status != 204 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	// Revoked, but cached: still accepted until the key cache TTL (30 s) passes.
-	if r := g.do("GET", "/v1/models", secret, nil); r.Status != 200 {
+	if r := g.Do("GET", "/v1/models", secret, nil); r.Status != 200 {
 		t.Errorf("within the cache TTL: %d, want 200 (cached)", r.Status)
 	}
 	g.Clock.Add(31 * time.Second)
-	wantError(t, g.do("GET", "/v1/models", secret, nil), 401, "invalid_api_key", "")
+	wantError(t, g.Do("GET", "/v1/models", secret, nil), 401, "invalid_api_key", "")
 
-	r = g.admin("GET", "/admin/tenants/acme/keys", nil)
+	r = g.Admin("GET", "/admin/tenants/acme/keys", nil)
 	if !strings.Contains(string(r.Body), "revokedAt") {
 		t.Errorf("revoked key not shown as revoked: %s", r.Body)
 	}
@@ -222,8 +222,8 @@ func TestKeys(t *testing.T) {
 func TestTenantKeyAuth(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
-	g.admin("PUT", "/admin/tenants/acme", acme)
-	secret := g.admin("POST", "/admin/tenants/acme/keys", nil).JSON(t)["key"].(string)
+	g.Admin("PUT", "/admin/tenants/acme", acme)
+	secret := g.Admin("POST", "/admin/tenants/acme/keys", nil).JSON(t)["key"].(string)
 	for name, tok := range map[string]string{
 		"missing":   "",
 		"malformed": "sk-123",
@@ -231,19 +231,19 @@ func TestTenantKeyAuth(t *testing.T) {
 		"truncated": secret[:len(secret)-1],
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantError(t, g.do("GET", "/v1/models", tok, nil), 401, "invalid_api_key", "")
+			wantError(t, g.Do("GET", "/v1/models", tok, nil), 401, "invalid_api_key", "")
 		})
 	}
 	// Deleting the tenant revokes its keys.
-	g.admin("DELETE", "/admin/tenants/acme", nil)
+	g.Admin("DELETE", "/admin/tenants/acme", nil)
 	g.Clock.Add(31 * time.Second)
-	wantError(t, g.do("GET", "/v1/models", secret, nil), 401, "invalid_api_key", "")
+	wantError(t, g.Do("GET", "/v1/models", secret, nil), 401, "invalid_api_key", "")
 }
 
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, map[string]string{"OPENAI_API_KEY": "sk-secret-do-not-show"})
-	r := g.do("GET", "/health", "", nil)
+	r := g.Do("GET", "/health", "", nil)
 	if r.Status != 200 {
 		t.Fatalf("health: %d %s", r.Status, r.Body)
 	}
@@ -260,7 +260,7 @@ func TestHealth(t *testing.T) {
 
 	// A table DynamoDB does not have: 503, degraded.
 	down := newGateway(t, map[string]string{"TABLE_NAME": "no-such-table"})
-	r = down.do("GET", "/health", "", nil)
+	r = down.Do("GET", "/health", "", nil)
 	if r.Status != 503 || r.JSON(t)["dynamodb"] != "unavailable" {
 		t.Errorf("health without a table: %d %s, want 503 unavailable", r.Status, r.Body)
 	}
@@ -269,7 +269,7 @@ func TestHealth(t *testing.T) {
 func TestRequestIDAndLogLine(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
-	r := g.do("GET", "/nowhere", "", nil, "X-Amzn-Trace-Id", "Root=1-abc-def")
+	r := g.Do("GET", "/nowhere", "", nil, "X-Amzn-Trace-Id", "Root=1-abc-def")
 	wantError(t, r, 404, "route_not_found", "")
 	id := r.Header.Get("x-request-id")
 	var line string

@@ -1,0 +1,129 @@
+// Package usage serves a tenant's token usage: GET /usage for the calling tenant
+// and GET /admin/tenants/{id}/usage for operators, in the same shape.
+package usage
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/dynamo"
+	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/web"
+)
+
+// Store reads usage items. *dynamo.Store implements it.
+type Store interface {
+	MonthUsage(ctx context.Context, tenantID, month string) (dynamo.MonthUsage, error)
+}
+
+// Report is the body of a usage response.
+type Report struct {
+	TenantID string   `json:"tenantId"`
+	Day      Period   `json:"day"`
+	Month    Period   `json:"month"`
+	History  []DayRow `json:"history,omitempty"`
+}
+
+// Period is one budget period's numbers. Limit and Remaining are null when the
+// budget is unlimited.
+type Period struct {
+	Period    string `json:"period"`
+	Used      int64  `json:"used"`     // settled tokens
+	Reserved  int64  `json:"reserved"` // tokens of requests in flight
+	Limit     *int64 `json:"limit"`
+	Remaining *int64 `json:"remaining"`
+	ResetsAt  string `json:"resetsAt"`
+}
+
+// DayRow is one day of history.
+type DayRow struct {
+	Date         string                       `json:"date"`
+	InputTokens  int64                        `json:"inputTokens"`
+	OutputTokens int64                        `json:"outputTokens"`
+	Requests     int64                        `json:"requests"`
+	ByModel      map[string]dynamo.ModelStats `json:"byModel"`
+}
+
+// MaxDays is the longest history one request may ask for.
+const MaxDays = 400
+
+// ParseDays parses the days query parameter ("" means none).
+func ParseDays(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxDays {
+		return 0, apierr.InvalidParam("invalid_days", "days", "days must be an integer from 1 to "+strconv.Itoa(MaxDays))
+	}
+	return n, nil
+}
+
+// Build reads the tenant's usage at now, with days of history (0 for none), newest
+// first, today included.
+func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, days int) (Report, error) {
+	ps := budget.PeriodsAt(now)
+	cur, err := st.MonthUsage(ctx, cfg.ID, ps.Month)
+	if err != nil {
+		return Report{}, err
+	}
+	d := cur.Days[ps.Day]
+	r := Report{
+		TenantID: cfg.ID,
+		Day:      period(ps.Date, d, cfg.TokenBudget.Daily, ps.DayReset),
+		Month:    period(ps.Month, cur.Total, cfg.TokenBudget.Monthly, ps.MonthReset),
+	}
+	if days == 0 {
+		return r, nil
+	}
+	months := map[string]dynamo.MonthUsage{ps.Month: cur}
+	r.History = []DayRow{}
+	for i := range days {
+		day := now.UTC().AddDate(0, 0, -i)
+		dp := budget.PeriodsAt(day)
+		mu, ok := months[dp.Month]
+		if !ok {
+			if mu, err = st.MonthUsage(ctx, cfg.ID, dp.Month); err != nil {
+				return Report{}, err
+			}
+			months[dp.Month] = mu
+		}
+		row := DayRow{Date: dp.Date, ByModel: map[string]dynamo.ModelStats{}}
+		if s := mu.Stats[dp.Day]; s != nil {
+			row.InputTokens, row.OutputTokens, row.Requests, row.ByModel = s.InputTokens, s.OutputTokens, s.Requests, s.ByModel
+		}
+		r.History = append(r.History, row)
+	}
+	sort.SliceStable(r.History, func(i, j int) bool { return r.History[i].Date > r.History[j].Date })
+	return r, nil
+}
+
+func period(name string, u dynamo.PeriodUsage, limit int64, reset time.Time) Period {
+	p := Period{Period: name, Used: u.Used, Reserved: u.Reserved, ResetsAt: reset.Format(time.RFC3339)}
+	if limit > 0 {
+		rem := max(limit-u.Used-u.Reserved, 0)
+		p.Limit, p.Remaining = &limit, &rem
+	}
+	return p
+}
+
+// Serve answers a usage request for cfg's tenant: ?days=N adds history.
+func Serve(w http.ResponseWriter, r *http.Request, st Store, cfg *tenant.Config, now time.Time) {
+	days, err := ParseDays(r.URL.Query().Get("days"))
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	rep, err := Build(r.Context(), st, cfg, now, days)
+	if err != nil {
+		apierr.Write(w, &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable",
+			Message: "the gateway cannot reach its database; retry later", Err: err})
+		return
+	}
+	web.JSON(w, http.StatusOK, rep)
+}
