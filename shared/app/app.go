@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -23,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/shared/gateway"
 	"github.com/tollgate/tollgate/shared/health"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/periodclose"
 	"github.com/tollgate/tollgate/shared/provider/bedrock"
 	"github.com/tollgate/tollgate/shared/provider/echo"
 	"github.com/tollgate/tollgate/shared/provider/openai"
@@ -165,4 +167,20 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// CloseJob returns the scheduled budget-reset job's Lambda handler. It returns
+// the run's error so Lambda records the invocation as failed and the schedule's
+// retry policy (and dead-letter queue) take over.
+func (a *App) CloseJob() func(context.Context, events.EventBridgeEvent) (periodclose.Result, error) {
+	return func(ctx context.Context, ev events.EventBridgeEvent) (periodclose.Result, error) {
+		res, err := periodclose.Run(ctx, a.Store, a.Log, a.Now())
+		a.Log.InfoContext(ctx, "period close", "eventId", ev.ID, "tenants", res.Tenants,
+			"returnedReservations", res.Returned, "returnedTokens", res.ReturnedTokens, "daysWritten", res.DaysWritten,
+			"ok", err == nil)
+		if err != nil {
+			a.Log.ErrorContext(ctx, "period close failed", "err", err)
+		}
+		return res, err
+	}
 }

@@ -5,7 +5,6 @@ package usage
 import (
 	"context"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 // Store reads usage items. *dynamo.Store implements it.
 type Store interface {
 	MonthUsage(ctx context.Context, tenantID, month string) (dynamo.MonthUsage, error)
+	Days(ctx context.Context, tenantID, first, last string) (map[string]dynamo.DayStats, error)
 }
 
 // Report is the body of a usage response.
@@ -81,25 +81,36 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 	if days == 0 {
 		return r, nil
 	}
+	// Closed days come from the ledger the period-close job writes; today, and any
+	// closed day the job has not reached yet, from the live usage items.
+	ledger, err := st.Days(ctx, cfg.ID, budget.PeriodsAt(now.AddDate(0, 0, -(days-1))).Date, ps.Date)
+	if err != nil {
+		return Report{}, err
+	}
 	months := map[string]dynamo.MonthUsage{ps.Month: cur}
 	r.History = []DayRow{}
 	for i := range days {
-		day := now.UTC().AddDate(0, 0, -i)
-		dp := budget.PeriodsAt(day)
-		mu, ok := months[dp.Month]
-		if !ok {
-			if mu, err = st.MonthUsage(ctx, cfg.ID, dp.Month); err != nil {
-				return Report{}, err
+		dp := budget.PeriodsAt(now.AddDate(0, 0, -i))
+		s, ok := ledger[dp.Date]
+		if !ok || i == 0 {
+			mu, ok := months[dp.Month]
+			if !ok {
+				if mu, err = st.MonthUsage(ctx, cfg.ID, dp.Month); err != nil {
+					return Report{}, err
+				}
+				months[dp.Month] = mu
 			}
-			months[dp.Month] = mu
+			s = dynamo.DayStats{}
+			if live := mu.Stats[dp.Day]; live != nil {
+				s = *live
+			}
 		}
-		row := DayRow{Date: dp.Date, ByModel: map[string]dynamo.ModelStats{}}
-		if s := mu.Stats[dp.Day]; s != nil {
-			row.InputTokens, row.OutputTokens, row.Requests, row.ByModel = s.InputTokens, s.OutputTokens, s.Requests, s.ByModel
+		row := DayRow{Date: dp.Date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, Requests: s.Requests, ByModel: s.ByModel}
+		if row.ByModel == nil {
+			row.ByModel = map[string]dynamo.ModelStats{}
 		}
 		r.History = append(r.History, row)
 	}
-	sort.SliceStable(r.History, func(i, j int) bool { return r.History[i].Date > r.History[j].Date })
 	return r, nil
 }
 

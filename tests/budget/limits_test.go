@@ -6,13 +6,18 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/tollgate/tollgate/shared/app"
 	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/dynamo"
+	"github.com/tollgate/tollgate/shared/provider/echo"
 	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
 
@@ -216,4 +221,34 @@ func TestDisconnectChargesWhatStreamed(t *testing.T) {
 	if !strings.Contains(g.Logs.String(), `"usageEstimated":true`) {
 		t.Error("the request log line does not mark the usage as estimated")
 	}
+}
+
+// TestFailClosed: when DynamoDB cannot meter a request, the request is refused
+// with 503 before any provider call; nothing runs unmetered.
+func TestFailClosed(t *testing.T) {
+	t.Parallel()
+	prov := &counting{}
+	g := gatewaytest.Start(t, ddb, map[string]string{"MODELS": "openai/counted"},
+		func(a *app.App) { a.Providers["openai"] = prov })
+	key := g.NewTenant("acme", map[string]any{"tokenBudget": map[string]any{"daily": 100000}})
+	if r := g.Do("POST", "/v1/chat/completions", key, ask("hello", 4)); r.Status != 200 {
+		t.Fatalf("warm-up: %d %s", r.Status, r.Body)
+	}
+	// The key and configuration are cached now; take the table away.
+	if _, err := ddb.Client().DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(g.App.Store.Table())}); err != nil {
+		t.Fatal(err)
+	}
+	r := g.Do("POST", "/v1/chat/completions", key, ask("hello", 4))
+	gatewaytest.WantError(t, r, 503, "store_unavailable", "")
+	if n := prov.calls.Load(); n != 1 {
+		t.Errorf("provider called %d times, want only the warm-up's", n)
+	}
+}
+
+// counting is the echo provider, counting its calls.
+type counting struct{ calls atomic.Int64 }
+
+func (c *counting) Stream(ctx context.Context, req *chat.Request) (chat.Stream, error) {
+	c.calls.Add(1)
+	return echo.New().Stream(ctx, req)
 }

@@ -1,0 +1,99 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Ledger items: pk TENANT#<id>, sk DAY#<yyyy-mm-dd>, one per tenant per closed UTC
+// day, written by the period-close job from the month's usage item. They hold the
+// day's settled usage (input, output, requests, per model) as a JSON document and
+// outlive the usage item's TTL.
+func daySK(date string) string { return "DAY#" + date }
+
+// ReturnReservation returns an expired reservation: its tokens go back to the
+// budget and it is removed, exactly once. It reports false when the reservation
+// was already settled or returned (by its request, or by another job run).
+func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r OpenReservation) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 key(tenantPK(tenantID), usageSK(month)),
+		UpdateExpression:    aws.String("ADD #used :neg, #day :neg, #expired :one REMOVE #res"),
+		ConditionExpression: aws.String("attribute_exists(#res)"),
+		ExpressionAttributeNames: map[string]string{
+			"#used": attrUsed, "#day": "used#" + r.Day, "#res": "res#" + r.RequestID, "#expired": "expired#" + r.Day,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-r.Tokens), ":one": num(1)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("dynamo: return reservation %s: %w", r.RequestID, err)
+	}
+	return true, nil
+}
+
+// ledgerDoc is the JSON document of a ledger item.
+type ledgerDoc struct {
+	InputTokens  int64                 `json:"inputTokens"`
+	OutputTokens int64                 `json:"outputTokens"`
+	Requests     int64                 `json:"requests"`
+	ByModel      map[string]ModelStats `json:"byModel"`
+}
+
+// PutDay writes a closed day's usage into the ledger. Writing the same day again
+// replaces it with the same content, so the job is idempotent.
+func (s *Store) PutDay(ctx context.Context, tenantID string, d DayStats, closedAt time.Time) error {
+	doc, err := json.Marshal(ledgerDoc{d.InputTokens, d.OutputTokens, d.Requests, d.ByModel})
+	if err != nil {
+		return fmt.Errorf("dynamo: put day: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table),
+		Item: map[string]types.AttributeValue{
+			attrPK: str(tenantPK(tenantID)), attrSK: str(daySK(d.Date)),
+			"date": str(d.Date), "usage": str(string(doc)), "closedAt": timeAttr(closedAt),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamo: put day %s of %s: %w", d.Date, tenantID, err)
+	}
+	return nil
+}
+
+// Days reads the ledger's days from first to last (yyyy-mm-dd, inclusive).
+func (s *Store) Days(ctx context.Context, tenantID, first, last string) (map[string]DayStats, error) {
+	out := map[string]DayStats{}
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(tenantPK(tenantID)), ":a": str(daySK(first)), ":b": str(daySK(last)),
+		},
+	})
+	for p.HasMorePages() {
+		res, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: read ledger of %s: %w", tenantID, err)
+		}
+		for _, it := range res.Items {
+			var doc ledgerDoc
+			if err := json.Unmarshal([]byte(getS(it, "usage")), &doc); err != nil {
+				return nil, fmt.Errorf("dynamo: decode ledger day of %s: %w", tenantID, err)
+			}
+			date := getS(it, "date")
+			out[date] = DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, Requests: doc.Requests, ByModel: doc.ByModel}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,141 @@
+// Package periodclose is the scheduled budget-reset job. Budgets never depend on
+// it, since counters are period-keyed and a new day or month starts at zero by
+// itself. It does the two things only a job can: it returns reservations whose
+// request died without settling (a Lambda timeout or crash), once their lease has
+// expired, and it copies each closed UTC day's usage into the durable ledger that
+// GET /usage?days=N reads. Running it twice, or two copies at once, changes
+// nothing more than running it once.
+package periodclose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/dynamo"
+	"github.com/tollgate/tollgate/shared/tenant"
+)
+
+// Store is what the job reads and writes. *dynamo.Store implements it.
+type Store interface {
+	ListTenants(ctx context.Context, limit int, cursor string) ([]tenant.Config, string, error)
+	MonthUsage(ctx context.Context, tenantID, month string) (dynamo.MonthUsage, error)
+	ReturnReservation(ctx context.Context, tenantID, month string, r dynamo.OpenReservation) (bool, error)
+	PutDay(ctx context.Context, tenantID string, d dynamo.DayStats, closedAt time.Time) error
+	Days(ctx context.Context, tenantID, first, last string) (map[string]dynamo.DayStats, error)
+}
+
+// CatchUpDays is how many closed days each run (re)writes into the ledger, so a
+// run that failed or was skipped is made good by the next ones, and a settlement
+// that lands just after midnight still reaches yesterday's ledger entry.
+const CatchUpDays = 3
+
+// Result counts what one run did.
+type Result struct {
+	Tenants        int   `json:"tenants"`
+	Returned       int   `json:"returnedReservations"`
+	ReturnedTokens int64 `json:"returnedTokens"`
+	DaysWritten    int   `json:"daysWritten"`
+}
+
+// Run closes periods for every tenant at now. A failure for one tenant does not
+// stop the others; all failures are returned together, so the scheduler records
+// the run as failed and retries it.
+func Run(ctx context.Context, st Store, log *slog.Logger, now time.Time) (Result, error) {
+	var res Result
+	var errs []error
+	cursor := ""
+	for {
+		ts, next, err := st.ListTenants(ctx, 100, cursor)
+		if err != nil {
+			return res, errors.Join(append(errs, err)...)
+		}
+		for _, t := range ts {
+			res.Tenants++
+			if err := closeTenant(ctx, st, log, t.ID, now, &res); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return res, errors.Join(errs...)
+}
+
+func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now time.Time, res *Result) error {
+	today := budget.PeriodsAt(now)
+	months := map[string]dynamo.MonthUsage{}
+	month := func(m string) (dynamo.MonthUsage, error) {
+		if mu, ok := months[m]; ok {
+			return mu, nil
+		}
+		mu, err := st.MonthUsage(ctx, id, m)
+		if err != nil {
+			return mu, fmt.Errorf("periodclose: %s: %w", id, err)
+		}
+		months[m] = mu
+		return mu, nil
+	}
+	// (a) Expired reservations, this month's and last month's.
+	for _, m := range []string{today.Month, budget.PeriodsAt(now.AddDate(0, -1, 0)).Month} {
+		mu, err := month(m)
+		if err != nil {
+			return err
+		}
+		for _, r := range mu.Reservations {
+			if !r.Lease.Before(now) {
+				continue
+			}
+			ok, err := st.ReturnReservation(ctx, id, m, r)
+			if err != nil {
+				return fmt.Errorf("periodclose: %s: %w", id, err)
+			}
+			if ok {
+				res.Returned++
+				res.ReturnedTokens += r.Tokens
+				log.WarnContext(ctx, "returned expired reservation", "tenantId", id, "requestId", r.RequestID,
+					"tokens", r.Tokens, "leaseExpired", r.Lease)
+			}
+		}
+	}
+	// (b) The closed days into the ledger, where it lacks them or differs: a run
+	// that changes nothing writes nothing.
+	have, err := st.Days(ctx, id, budget.PeriodsAt(now.AddDate(0, 0, -CatchUpDays)).Date, budget.PeriodsAt(now.AddDate(0, 0, -1)).Date)
+	if err != nil {
+		return fmt.Errorf("periodclose: %s: %w", id, err)
+	}
+	for i := 1; i <= CatchUpDays; i++ {
+		p := budget.PeriodsAt(now.AddDate(0, 0, -i))
+		mu, err := month(p.Month)
+		if err != nil {
+			return err
+		}
+		d := dynamo.DayStats{Date: p.Date, ByModel: map[string]dynamo.ModelStats{}}
+		if s := mu.Stats[p.Day]; s != nil {
+			d = *s
+		}
+		old, ok := have[p.Date]
+		if (!ok && d.Requests == 0) || (ok && reflect.DeepEqual(normal(old), normal(d))) {
+			continue
+		}
+		if err := st.PutDay(ctx, id, d, now); err != nil {
+			return fmt.Errorf("periodclose: %s: %w", id, err)
+		}
+		res.DaysWritten++
+	}
+	return nil
+}
+
+// normal makes empty and nil per-model maps compare equal.
+func normal(d dynamo.DayStats) dynamo.DayStats {
+	if len(d.ByModel) == 0 {
+		d.ByModel = nil
+	}
+	return d
+}
