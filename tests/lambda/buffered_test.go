@@ -9,9 +9,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
+	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/tests/lambdatest"
 )
 
@@ -118,4 +120,36 @@ func header(single map[string]string, multi map[string][]string, name string) st
 		}
 	}
 	return ""
+}
+
+// eventKey is the tenant key the sample events carry.
+const eventKey = "tg_EXAMPLE_key_for_sample_events_only_00000000"
+
+func TestUsageFunction(t *testing.T) {
+	t.Parallel()
+	env, table := functionEnv(t, nil)
+	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
+	ctx := context.Background()
+	now := time.Now()
+	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 5000}}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
+		t.Fatal(err)
+	}
+	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "usage"), env)
+	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/usage.json"))
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, res.Body)
+	}
+	var body struct {
+		TenantID string `json:"tenantId"`
+		Day      struct {
+			Limit int64 `json:"limit"`
+		} `json:"day"`
+		History []any `json:"history"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body.TenantID != "acme" || body.Day.Limit != 5000 || len(body.History) != 2 {
+		t.Errorf("body %s", res.Body)
+	}
 }
