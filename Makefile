@@ -54,6 +54,9 @@ FUZZTIME ?= 30s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./shared/tenant
 	go test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./shared/tenant
+	go test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./shared/gateway
+	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./shared/sse
+	go test -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME) ./shared/provider/openai
 
 ## build: every Lambda bootstrap for linux/arm64 into .build/<function>/bootstrap
 build: $(FUNCTIONS:%=build-%)
