@@ -3,7 +3,7 @@ SHELL := /bin/bash
 
 GO_TOOL      := go tool -modfile=tests/tools/go.mod
 DYNALITE     := tests/tools/node_modules/.bin/dynalite
-FUNCTIONS    := chat health admin usage budget-reset
+FUNCTIONS    := chat sessions usage health admin budget-reset
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_BUILD := go build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
@@ -66,6 +66,8 @@ build-%:
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-ChatFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/chat
+build-SessionsFunction:
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sessions
 build-UsageFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/usage
 build-BudgetResetFunction:

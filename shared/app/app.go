@@ -29,6 +29,8 @@ import (
 	"github.com/tollgate/tollgate/shared/provider/echo"
 	"github.com/tollgate/tollgate/shared/provider/openai"
 	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/session"
+	"github.com/tollgate/tollgate/shared/sessionapi"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/usage"
 	"github.com/tollgate/tollgate/shared/web"
@@ -94,6 +96,24 @@ func (a *App) Chat() http.Handler {
 	return web.Wrap(web.Routes(mux), a.Log, "chat")
 }
 
+func (a *App) sessionExpiry() session.Expiry {
+	return session.Expiry{Idle: a.Config.SessionIdleTTL, MaxAge: a.Config.SessionMaxAge}
+}
+
+// Sessions returns the sessions function's routes: /sessions...
+func (a *App) Sessions() http.Handler {
+	mux := http.NewServeMux()
+	a.registerSessions(mux)
+	return web.Wrap(web.Routes(mux), a.Log, "sessions")
+}
+
+func (a *App) registerSessions(mux *http.ServeMux) {
+	sessionapi.Register(mux, sessionapi.Deps{
+		Log: a.Log, Store: a.Store, Tenants: a.Tenants, Expiry: a.sessionExpiry(),
+		Now: func() time.Time { return a.Now() },
+	})
+}
+
 // Usage returns the usage function's routes: GET /usage.
 func (a *App) Usage() http.Handler {
 	mux := http.NewServeMux()
@@ -108,6 +128,7 @@ func (a *App) Local() http.Handler {
 	a.registerAdmin(mux)
 	a.registerChat(mux)
 	a.registerUsage(mux)
+	a.registerSessions(mux)
 	return web.Wrap(web.Routes(mux), a.Log, "local")
 }
 
@@ -120,7 +141,8 @@ func (a *App) registerUsage(mux *http.ServeMux) {
 func (a *App) registerChat(mux *http.ServeMux) {
 	c := a.Config
 	gateway.New(gateway.Deps{
-		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store,
+		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store,
+		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
 		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
 		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,

@@ -32,6 +32,9 @@ type Config struct {
 	KeepAliveInterval      time.Duration // KEEPALIVE_INTERVAL
 	AttemptTimeout         time.Duration // ATTEMPT_TIMEOUT
 	RequestTimeout         time.Duration // REQUEST_TIMEOUT
+	SessionIdleTTL         time.Duration // SESSION_IDLE_TTL
+	SessionMaxAge          time.Duration // SESSION_MAX_AGE
+	SessionHistoryTokens   int           // SESSION_HISTORY_TOKENS
 	Port                   int           // PORT (local server)
 	LogLevel               slog.Level    // LOG_LEVEL
 	Version                string        // TOLLGATE_VERSION, reported by /health
@@ -107,8 +110,12 @@ func Load(getenv func(string) string) (Config, error) {
 	c.KeepAliveInterval = durationVar(getenv, "KEEPALIVE_INTERVAL", 15*time.Second, bad)
 	c.AttemptTimeout = durationVar(getenv, "ATTEMPT_TIMEOUT", 120*time.Second, bad)
 	c.RequestTimeout = durationVar(getenv, "REQUEST_TIMEOUT", 840*time.Second, bad)
+	c.SessionIdleTTL = durationVar(getenv, "SESSION_IDLE_TTL", 24*time.Hour, bad)
+	c.SessionMaxAge = durationVar(getenv, "SESSION_MAX_AGE", 30*24*time.Hour, bad)
+	c.SessionHistoryTokens = intVar(getenv, "SESSION_HISTORY_TOKENS", 8000, 1, 1<<24, bad)
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
-		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout} {
+		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
+		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge} {
 		if d == 0 {
 			bad(name, "must be greater than zero")
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/session"
 	"github.com/tollgate/tollgate/shared/tenant"
 )
 
@@ -34,11 +35,16 @@ type Authenticator interface {
 
 // Deps are the gateway's dependencies and settings.
 type Deps struct {
-	Log        *slog.Logger
-	Tenants    Authenticator
-	Ledger     Ledger              // nil: no budgets, rate limits or metering (benchmarks only)
-	Providers  map[string]Provider // by provider name: "openai", "bedrock", "echo"
-	Deployment route.Deployment
+	Log      *slog.Logger
+	Tenants  Authenticator
+	Ledger   Ledger // nil: no budgets, rate limits or metering (benchmarks only)
+	Sessions Sessions
+	// SessionExpiry and SessionWindow configure server-side sessions: when they
+	// expire, and how many tokens of history a prompt may carry.
+	SessionExpiry session.Expiry
+	SessionWindow int
+	Providers     map[string]Provider // by provider name: "openai", "bedrock", "echo"
+	Deployment    route.Deployment
 
 	DefaultMaxOutputTokens int
 	MaxRequestBytes        int64

@@ -50,6 +50,7 @@ type exchange struct {
 	outcome  string
 
 	res           *budget.Reservation // set once admitted
+	session       *sessionState       // set for a request with a sessionId
 	budgetInfo    budgetInfo
 	budgetRefused bool
 	rateLimited   bool
@@ -74,16 +75,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		x.reject(w, r, err)
 		return
 	}
-	if x.c.sessionID != "" {
-		x.reject(w, r, apierr.InvalidParam("sessions_unsupported", "sessionId",
-			"sessionId: server-side sessions are not available in this version; send the whole conversation in messages"))
-		return
-	}
 	if x.plan, err = route.Resolve(x.c.model, &cfg, h.Deployment); err != nil {
 		x.reject(w, r, routeError(err))
 		return
 	}
 	x.model = x.plan.Models[0]
+	if x.c.sessionID != "" {
+		if err := x.loadSession(r.Context(), &cfg); err != nil {
+			x.reject(w, r, err)
+			return
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.RequestTimeout)
 	defer cancel()

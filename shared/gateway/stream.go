@@ -58,6 +58,11 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 	for {
 		switch {
 		case errors.Is(res.err, io.EOF):
+			if err := x.saveTurn(ctx); err != nil {
+				x.outcome = "session_write_failed"
+				_ = out.fail(x.finalUsage(), err)
+				return
+			}
 			x.outcome = "ok"
 			_ = out.end(x.finishReason(), x.finalUsage())
 			return
@@ -77,6 +82,9 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 		}
 		if t := res.chunk.Text; t != "" {
 			x.outBytes += len(t)
+			if x.session != nil {
+				x.session.answer.WriteString(t)
+			}
 			if out.delta(t) != nil {
 				x.outcome = "client_gone" // the deferred stop cancels the provider call
 				return

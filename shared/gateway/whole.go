@@ -29,9 +29,17 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 		apierr.Write(w, failure(err, ctx.Err()))
 		return
 	}
-	x.outcome = "ok"
 	x.ttft = x.h.Now().Sub(x.start)
 	x.usage, x.finish, x.outBytes = comp.Usage, comp.FinishReason, len(comp.Text)
+	if x.session != nil {
+		x.session.answer.WriteString(comp.Text)
+		if err := x.saveTurn(ctx); err != nil {
+			x.outcome = "session_write_failed"
+			apierr.Write(w, err)
+			return
+		}
+	}
+	x.outcome = "ok"
 	u := x.finalUsage()
 	latency := ms(x.h.Now().Sub(x.start))
 

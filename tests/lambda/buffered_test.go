@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
+	"github.com/tollgate/tollgate/shared/session"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/tests/lambdatest"
 )
@@ -151,5 +152,39 @@ func TestUsageFunction(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body.TenantID != "acme" || body.Day.Limit != 5000 || len(body.History) != 2 {
 		t.Errorf("body %s", res.Body)
+	}
+}
+
+func TestSessionsFunction(t *testing.T) {
+	t.Parallel()
+	env, table := functionEnv(t, nil)
+	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
+	ctx := context.Background()
+	now := time.Now()
+	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme"}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
+		t.Fatal(err)
+	}
+	exp := session.Expiry{Idle: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour}
+	if err := st.AppendTurn(ctx, "acme", "support-chat-42", []session.Message{{Role: "user", Content: "hi", CreatedAt: now}, {Role: "assistant", Content: "hello", CreatedAt: now}}, now, exp); err != nil {
+		t.Fatal(err)
+	}
+	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "sessions"), env)
+	for _, tt := range []struct {
+		event  string
+		status int
+		want   string
+	}{
+		{"sessions-list.json", 200, `"sessionId":"support-chat-42"`},
+		{"sessions-get.json", 200, `"content":"hello"`},
+		{"sessions-delete.json", 204, ""},
+		{"sessions-get.json", 404, `"session_not_found"`},
+	} {
+		res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/"+tt.event))
+		if res.StatusCode != tt.status || !strings.Contains(res.Body, tt.want) {
+			t.Errorf("%s: %d %s, want %d with %s", tt.event, res.StatusCode, res.Body, tt.status, tt.want)
+		}
 	}
 }

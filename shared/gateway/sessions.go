@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/session"
+	"github.com/tollgate/tollgate/shared/tenant"
+)
+
+// Sessions stores server-side conversations. *dynamo.Store implements it.
+type Sessions interface {
+	LoadSession(ctx context.Context, tenantID, id string, now time.Time, exp session.Expiry) (session.Session, error)
+	AppendTurn(ctx context.Context, tenantID, id string, msgs []session.Message, now time.Time, exp session.Expiry) error
+}
+
+// sessionState is a request's session: what it sent, and the answer so far.
+type sessionState struct {
+	tenantID string
+	sent     []chat.Message // the request's own messages, stored as the turn
+	left     int            // stored turns left out of the prompt
+	answer   strings.Builder
+}
+
+// loadSession prepends the session's history to the request's messages, leaving
+// out the oldest turns past the window; the budget then reserves what is really
+// sent. An absent or expired session starts empty.
+func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) error {
+	if x.h.Sessions == nil {
+		return apierr.InvalidParam("sessions_unsupported", "sessionId", "sessionId: this deployment does not store sessions")
+	}
+	sess, err := x.h.Sessions.LoadSession(ctx, cfg.ID, x.c.sessionID, x.start, x.h.SessionExpiry)
+	if err != nil && !errors.Is(err, session.ErrNotFound) {
+		return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable",
+			Message: "the gateway cannot read the session; retry later", Err: err}
+	}
+	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.messages}
+	x.c.messages, x.session.left = session.Prompt(sess.Turns, x.c.messages, x.h.SessionWindow)
+	return nil
+}
+
+// saveTurn appends the request's messages and the answer as one turn, before the
+// client is told the answer is complete, so the next request sees it. A request
+// without a session saves nothing.
+func (x *exchange) saveTurn(ctx context.Context) error {
+	if x.session == nil {
+		return nil
+	}
+	now := x.h.Now()
+	msgs := make([]session.Message, 0, len(x.session.sent)+1)
+	for _, m := range x.session.sent {
+		msgs = append(msgs, session.Message{Role: m.Role, Content: m.Content, CreatedAt: x.start})
+	}
+	msgs = append(msgs, session.Message{Role: chat.RoleAssistant, Content: x.session.answer.String(), CreatedAt: now})
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := x.h.Sessions.AppendTurn(sctx, x.session.tenantID, x.c.sessionID, msgs, now, x.h.SessionExpiry); err != nil {
+		x.h.Log.ErrorContext(sctx, "save session turn", "requestId", x.id, "err", err)
+		return &apierr.Error{Kind: apierr.Unavailable, Code: "session_write_failed",
+			Message: "the answer could not be saved to the session; the session does not contain this turn", Err: err}
+	}
+	return nil
+}
