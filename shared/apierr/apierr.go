@@ -140,8 +140,9 @@ func Write(w http.ResponseWriter, err error) {
 		h.Set("Retry-After", strconv.FormatInt(RetrySeconds(e.RetryAfter), 10))
 	}
 	w.WriteHeader(e.Kind.Status())
-	b, _ := json.Marshal(Body(e)) // cannot fail: strings and pointers only
-	_, _ = w.Write(append(b, '\n'))
+	enc := json.NewEncoder(w) // writes the trailing newline
+	enc.SetEscapeHTML(false)  // messages name things like <ADMIN_API_KEY>
+	_ = enc.Encode(Body(e))   // cannot fail: strings and pointers only
 }
 
 // RetrySeconds rounds d up to whole seconds, at least 1.

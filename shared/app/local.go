@@ -58,9 +58,9 @@ func (a *App) ServeLocal(ctx context.Context, demo string, out io.Writer) error 
 	return nil
 }
 
-// SeedDemo makes sure tenant id exists (created with the echo models of the
-// catalog when it does not; an existing tenant is left as it is) and returns a new
-// API key for it.
+// SeedDemo makes sure tenant id exists (created with generous budgets and the
+// deployment's default model when it does not; an existing tenant is left as it
+// is) and returns a new API key for it.
 func (a *App) SeedDemo(ctx context.Context, id string) (string, error) {
 	if !tenant.ValidID(id) {
 		return "", fmt.Errorf("app: demo tenant id %q must match [a-z0-9][a-z0-9-]{1,62}", id)

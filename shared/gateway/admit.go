@@ -44,7 +44,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	}
 	a := dynamo.Admission{
 		TenantID:  cfg.ID,
-		RequestID: x.id,
+		RequestID: x.reqID,
 		Now:       x.start,
 		Budget: budget.Limits{Daily: cfg.TokenBudget.Daily, Monthly: cfg.TokenBudget.Monthly,
 			MinOutput: cfg.TokenBudget.MinOutputTokens},
@@ -67,14 +67,16 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	var lim *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &ex):
-		x.budgetRefused = true
 		return &apierr.Error{Kind: apierr.BudgetExceeded, Code: "budget_exceeded", Message: ex.Error(),
 			RetryAfter: ex.ResetsAt.Sub(x.start)}
 	case errors.As(err, &lim):
-		x.rateLimited = true
 		e := &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded", Message: lim.Error(), RetryAfter: lim.RetryAfter}
 		if lim.RetryAfter == 0 { // can never pass: a client error, not a wait
 			e.Kind, e.Code, e.Param = apierr.Invalid, "request_exceeds_rate_limit", "max_tokens"
+			if x.c.native {
+				e.Param = "maxTokens"
+			}
+			e.Message += "; set " + e.Param + " lower"
 		}
 		return e
 	case err != nil:
@@ -137,6 +139,6 @@ func (x *exchange) settle(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := x.h.Ledger.Settle(sctx, *x.res, c); err != nil {
-		x.h.Log.ErrorContext(sctx, "settle", "requestId", x.id, "err", err)
+		x.h.Log.ErrorContext(sctx, "settle", "requestId", x.reqID, "err", err)
 	}
 }

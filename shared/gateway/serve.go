@@ -39,7 +39,8 @@ type exchange struct {
 	h        *Handler
 	c        *call
 	plan     route.Plan
-	id       string
+	id       string // response id: chatcmpl-<request id>
+	reqID    string // the request id (x-request-id), for logs and reservations
 	start    time.Time
 	attempts int
 	model    model.Name // the model that answered (or was last tried)
@@ -49,16 +50,14 @@ type exchange struct {
 	finish   string
 	outcome  string
 
-	res           *budget.Reservation // set once admitted
-	session       *sessionState       // set for a request with a sessionId
-	budgetInfo    budgetInfo
-	budgetRefused bool
-	rateLimited   bool
+	res        *budget.Reservation // set once admitted
+	session    *sessionState       // set for a request with a sessionId
+	budgetInfo budgetInfo
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {
 	info := web.InfoFrom(r.Context())
-	x := &exchange{h: h, id: "chatcmpl-" + info.RequestID, start: h.Now()}
+	x := &exchange{h: h, id: "chatcmpl-" + info.RequestID, reqID: info.RequestID, start: h.Now()}
 	defer func() { x.log(r.Context(), info) }()
 
 	cfg, err := h.Tenants.Authenticate(r)
@@ -193,7 +192,7 @@ func (x *exchange) attemptAll(ctx context.Context, attempt func(model.Name) erro
 		if err = attempt(m); err == nil {
 			return nil
 		}
-		x.h.Log.WarnContext(ctx, "attempt failed", "requestId", x.id, "model", m.String(),
+		x.h.Log.WarnContext(ctx, "attempt failed", "requestId", x.reqID, "model", m.String(),
 			"attempt", x.attempts, "reason", chat.ClassOf(err).String(), "err", err)
 		if ctx.Err() != nil || !chat.ClassOf(err).Retryable() {
 			break

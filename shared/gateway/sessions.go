@@ -59,7 +59,7 @@ func (x *exchange) saveTurn(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := x.h.Sessions.AppendTurn(sctx, x.session.tenantID, x.c.sessionID, msgs, now, x.h.SessionExpiry); err != nil {
-		x.h.Log.ErrorContext(sctx, "save session turn", "requestId", x.id, "err", err)
+		x.h.Log.ErrorContext(sctx, "save session turn", "requestId", x.reqID, "err", err)
 		return &apierr.Error{Kind: apierr.Unavailable, Code: "session_write_failed",
 			Message: "the answer could not be saved to the session; the session does not contain this turn", Err: err}
 	}

@@ -37,7 +37,7 @@ type Deployment struct {
 
 // Errors; each wraps the offending model name in its message.
 var (
-	ErrMalformed  = errors.New("malformed model name")
+	ErrMalformed  = model.ErrMalformed
 	ErrUnknown    = errors.New("model not in the catalog")
 	ErrNotAllowed = errors.New("model not allowed for this tenant")
 )
@@ -63,7 +63,7 @@ func Resolve(requested string, cfg *tenant.Config, d Deployment) (Plan, error) {
 	}
 	primary, err := model.Parse(name)
 	if err != nil {
-		return Plan{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return Plan{}, err // wraps model.ErrMalformed
 	}
 	if !model.In(primary, d.Catalog) {
 		return Plan{}, fmt.Errorf("%w: %q", ErrUnknown, name)

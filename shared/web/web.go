@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -88,8 +90,12 @@ func Wrap(h http.Handler, log *slog.Logger, function string) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(ctx, "panic", "requestId", info.RequestID, "panic", p)
-				if !rw.wrote {
+				log.ErrorContext(ctx, "panic", "requestId", info.RequestID, "panic", p, "stack", string(debug.Stack()))
+				if rw.wrote {
+					// The status is gone: abort the response so the client sees a cut
+					// stream (and Lambda's error trailers), never a clean end.
+					defer panic(p)
+				} else {
 					apierr.Write(rw, errors.New("panic"))
 				}
 			}
@@ -179,13 +185,16 @@ func (r *recorder) statusCode() int {
 
 // JSON writes v with status.
 func JSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b) // writes the trailing newline
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		apierr.Write(w, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(`{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}`)
-	}
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b.Bytes())
 }
 
 // ReadBody reads a request body of at most max bytes: 413 past it. An empty body
