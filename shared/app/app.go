@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -31,6 +32,7 @@ import (
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/session"
 	"github.com/tollgate/tollgate/shared/sessionapi"
+	"github.com/tollgate/tollgate/shared/telemetry"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/usage"
 	"github.com/tollgate/tollgate/shared/web"
@@ -42,14 +44,18 @@ type App struct {
 	Log     *slog.Logger
 	Store   *dynamo.Store
 	Tenants *auth.Tenants
+	// Metrics receives one EMF line per chat request; nil when METRICS_ENABLED is
+	// false. Its Out may be replaced before serving.
+	Metrics *telemetry.Metrics
 	// Providers by name; tests may replace entries before serving.
 	Providers map[string]gateway.Provider
 	Now       func() time.Time // the clock every handler uses; tests replace it before serving
 }
 
-// NewLogger returns the JSON logger every function writes its lines with.
-func NewLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+// NewLogger returns the JSON logger every function writes its lines with: each
+// line of a request carries its request, trace and tenant ids.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(web.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 }
 
 // New builds the App: it loads the AWS SDK's configuration (AWS_REGION,
@@ -66,6 +72,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
+	if cfg.MetricsEnabled {
+		a.Metrics = &telemetry.Metrics{Namespace: cfg.MetricsNamespace, PerTenant: cfg.MetricsPerTenant, Out: os.Stdout}
+	}
 	a.Tenants = auth.NewTenants(store, cfg.KeyCacheTTL, cfg.TenantCacheTTL, func() time.Time { return a.Now() })
 	a.Providers = map[string]gateway.Provider{
 		model.Echo:    echo.New(),
@@ -141,7 +150,7 @@ func (a *App) registerUsage(mux *http.ServeMux) {
 func (a *App) registerChat(mux *http.ServeMux) {
 	c := a.Config
 	gateway.New(gateway.Deps{
-		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store,
+		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store, Metrics: a.Metrics,
 		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
 		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
 		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
@@ -178,7 +187,8 @@ func (a *App) registerAdmin(mux *http.ServeMux) {
 // when it cannot: main's whole set-up in one call.
 func FromEnv(ctx context.Context, getenv func(string) string) (*App, error) {
 	cfg, err := config.Load(getenv)
-	log := NewLogger(cfg.LogLevel)
+	out := telemetry.NewWriter(os.Stdout) // log and metric lines never interleave
+	log := NewLogger(out, cfg.LogLevel)
 	if err != nil {
 		log.Error("bad configuration", "err", err)
 		return nil, err
@@ -187,6 +197,9 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*App, error) {
 	if err != nil {
 		log.Error("start", "err", err)
 		return nil, err
+	}
+	if a.Metrics != nil {
+		a.Metrics.Out = out
 	}
 	return a, nil
 }

@@ -76,6 +76,23 @@ type Stream interface {
 	Close() error
 }
 
+type traceKey struct{}
+
+// WithTraceID returns ctx carrying the request's AWS X-Ray trace header
+// (X-Amzn-Trace-Id), which providers on AWS forward with their calls.
+func WithTraceID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, traceKey{}, id)
+}
+
+// TraceID returns the trace header carried by ctx, or "".
+func TraceID(ctx context.Context) string {
+	id, _ := ctx.Value(traceKey{}).(string)
+	return id
+}
+
 // ErrorClass is the small set of provider failures the gateway decides on.
 type ErrorClass int
 

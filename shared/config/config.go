@@ -35,6 +35,9 @@ type Config struct {
 	SessionIdleTTL         time.Duration // SESSION_IDLE_TTL
 	SessionMaxAge          time.Duration // SESSION_MAX_AGE
 	SessionHistoryTokens   int           // SESSION_HISTORY_TOKENS
+	MetricsEnabled         bool          // METRICS_ENABLED
+	MetricsNamespace       string        // METRICS_NAMESPACE
+	MetricsPerTenant       bool          // METRICS_PER_TENANT
 	Port                   int           // PORT (local server)
 	LogLevel               slog.Level    // LOG_LEVEL
 	Version                string        // TOLLGATE_VERSION, reported by /health
@@ -126,6 +129,9 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", v)
 		}
 	}
+	c.MetricsNamespace = or(getenv("METRICS_NAMESPACE"), "Tollgate")
+	c.MetricsEnabled = boolVar(getenv, "METRICS_ENABLED", true, bad)
+	c.MetricsPerTenant = boolVar(getenv, "METRICS_PER_TENANT", true, bad)
 	switch c.AdminAuth = or(getenv("ADMIN_AUTH"), "key"); c.AdminAuth {
 	case "key", "iam":
 	default:
@@ -170,6 +176,18 @@ func intVar(getenv func(string) string, name string, def, lo, hi int, bad func(s
 		return def
 	}
 	return n
+}
+
+func boolVar(getenv func(string) string, name string, def bool, bad func(string, string, ...any)) bool {
+	switch v := getenv(name); v {
+	case "":
+		return def
+	case "true", "false":
+		return v == "true"
+	default:
+		bad(name, "%q must be true or false", v)
+		return def
+	}
 }
 
 func durationVar(getenv func(string) string, name string, def time.Duration, bad func(string, string, ...any)) time.Duration {

@@ -67,9 +67,11 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	var lim *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &ex):
+		x.budgetRefused = true
 		return &apierr.Error{Kind: apierr.BudgetExceeded, Code: "budget_exceeded", Message: ex.Error(),
 			RetryAfter: ex.ResetsAt.Sub(x.start)}
 	case errors.As(err, &lim):
+		x.rateLimited = true
 		e := &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded", Message: lim.Error(), RetryAfter: lim.RetryAfter}
 		if lim.RetryAfter == 0 { // can never pass: a client error, not a wait
 			e.Kind, e.Code, e.Param = apierr.Invalid, "request_exceeds_rate_limit", "max_tokens"

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/session"
+	"github.com/tollgate/tollgate/shared/telemetry"
 	"github.com/tollgate/tollgate/shared/tenant"
 )
 
@@ -39,6 +40,7 @@ type Deps struct {
 	Tenants  Authenticator
 	Ledger   Ledger // nil: no budgets, rate limits or metering (benchmarks only)
 	Sessions Sessions
+	Metrics  *telemetry.Metrics // nil: no metrics
 	// SessionExpiry and SessionWindow configure server-side sessions: when they
 	// expire, and how many tokens of history a prompt may carry.
 	SessionExpiry session.Expiry

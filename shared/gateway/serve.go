@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/telemetry"
 	"github.com/tollgate/tollgate/shared/tokens"
 	"github.com/tollgate/tollgate/shared/web"
 )
@@ -50,9 +51,13 @@ type exchange struct {
 	finish   string
 	outcome  string
 
-	res        *budget.Reservation // set once admitted
-	session    *sessionState       // set for a request with a sessionId
-	budgetInfo budgetInfo
+	tenantID      string
+	failures      int  // failed provider attempts, and a failure mid-stream
+	budgetRefused bool // for the metrics
+	rateLimited   bool
+	res           *budget.Reservation // set once admitted
+	session       *sessionState       // set for a request with a sessionId
+	budgetInfo    budgetInfo
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {
@@ -65,6 +70,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		x.reject(w, r, err)
 		return
 	}
+	x.tenantID = cfg.ID
 	body, err := web.ReadBody(r, h.MaxRequestBytes)
 	if err != nil {
 		x.reject(w, r, err)
@@ -86,7 +92,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.RequestTimeout)
+	ctx, cancel := context.WithTimeout(chat.WithTraceID(r.Context(), info.TraceID), h.RequestTimeout)
 	defer cancel()
 	if h.Ledger != nil {
 		if err := x.admit(ctx, w, &cfg); err != nil {
@@ -192,6 +198,7 @@ func (x *exchange) attemptAll(ctx context.Context, attempt func(model.Name) erro
 		if err = attempt(m); err == nil {
 			return nil
 		}
+		x.failures++
 		x.h.Log.WarnContext(ctx, "attempt failed", "requestId", x.reqID, "model", m.String(),
 			"attempt", x.attempts, "reason", chat.ClassOf(err).String(), "err", err)
 		if ctx.Err() != nil || !chat.ClassOf(err).Retryable() {
@@ -289,6 +296,7 @@ func failure(err error, ctxErr error) error {
 }
 
 func (x *exchange) log(ctx context.Context, info *web.Info) {
+	x.emit(ctx, info)
 	if x.c == nil {
 		info.AddAttrs(slog.String("outcome", x.outcome))
 		return
@@ -315,3 +323,28 @@ func (x *exchange) log(ctx context.Context, info *web.Info) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// emit writes the request's metrics record (one per chat request of a known
+// tenant).
+func (x *exchange) emit(ctx context.Context, info *web.Info) {
+	if x.h.Metrics == nil || x.tenantID == "" {
+		return
+	}
+	r := telemetry.Request{
+		Time: x.start, TenantID: x.tenantID, Model: "none",
+		Latency: x.h.Now().Sub(x.start), TimeToFirstToken: x.ttft,
+		Attempts: x.attempts, Fallbacks: max(x.attempts-1, 0), ProviderErrors: x.failures,
+		BudgetRefused: x.budgetRefused, RateLimited: x.rateLimited,
+		RequestID: info.RequestID, TraceID: info.TraceID,
+	}
+	if !x.model.IsZero() { // resolved
+		r.Model = x.model.String()
+	}
+	if x.c != nil && x.attempts > 0 && (x.usage != nil || x.outBytes > 0) {
+		u := x.finalUsage()
+		r.InputTokens, r.OutputTokens = u.InputTokens, u.OutputTokens
+	}
+	if err := x.h.Metrics.Emit(r); err != nil {
+		x.h.Log.WarnContext(ctx, "emit metrics", "err", err)
+	}
+}

@@ -68,6 +68,7 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 			return
 		case res.err != nil:
 			x.outcome = "failed_mid_stream"
+			x.failures++
 			x.h.Log.WarnContext(ctx, "stream failed", "requestId", x.reqID, "model", x.model.String(),
 				"reason", chat.ClassOf(res.err).String(), "err", res.err)
 			_ = out.fail(x.finalUsage(), failure(res.err, ctx.Err()))

@@ -90,7 +90,7 @@ func Wrap(h http.Handler, log *slog.Logger, function string) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(ctx, "panic", "requestId", info.RequestID, "panic", p, "stack", string(debug.Stack()))
+				log.ErrorContext(ctx, "panic", "panic", p, "stack", string(debug.Stack()))
 				if rw.wrote {
 					// The status is gone: abort the response so the client sees a cut
 					// stream (and Lambda's error trailers), never a clean end.
@@ -99,20 +99,13 @@ func Wrap(h http.Handler, log *slog.Logger, function string) http.Handler {
 					apierr.Write(rw, errors.New("panic"))
 				}
 			}
-			attrs := []slog.Attr{
-				slog.String("requestId", info.RequestID),
+			attrs := []slog.Attr{ // requestId, traceId and tenantId: added by LogHandler
 				slog.String("function", function),
 				slog.String("route", req.Pattern), // set by ServeMux on req
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rw.statusCode()),
 				slog.Float64("durationMs", float64(time.Since(start).Microseconds())/1000),
-			}
-			if info.TraceID != "" {
-				attrs = append(attrs, slog.String("traceId", info.TraceID))
-			}
-			if t := info.Tenant(); t != "" {
-				attrs = append(attrs, slog.String("tenantId", t))
 			}
 			if extra := info.attrs.Load(); extra != nil {
 				attrs = append(attrs, *extra...)

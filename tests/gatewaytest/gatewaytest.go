@@ -50,6 +50,9 @@ type Gateway struct {
 	App   *app.App
 	Clock *Clock
 	Logs  *SyncBuffer
+
+	mu      sync.Mutex
+	secrets map[string]bool // keys and message contents no log line may contain
 }
 
 // SyncBuffer is a concurrency-safe log sink.
@@ -87,21 +90,55 @@ func Start(t *testing.T, srv *dynamotest.Server, env map[string]string, setup fu
 		t.Fatal(err)
 	}
 	logs := &SyncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
+	log := app.NewLogger(logs, slog.LevelDebug)
 	awsCfg := aws.Config{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 	}
 	a := app.NewWithAWS(cfg, log, awsCfg)
+	if a.Metrics != nil {
+		a.Metrics.Out = logs // the same output as in production: stdout, line by line
+	}
 	clk := &Clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	a.Now = clk.Now
 	if setup != nil {
 		setup(a)
 	}
 	hs := httptest.NewServer(a.Local())
-	t.Cleanup(hs.Close)
-	return &Gateway{T: t, URL: hs.URL, App: a, Clock: clk, Logs: logs}
+	g := &Gateway{T: t, URL: hs.URL, App: a, Clock: clk, Logs: logs, secrets: map[string]bool{}}
+	for _, s := range []string{AdminKey, vars["OPENAI_API_KEY"]} {
+		g.secret(s)
+	}
+	t.Cleanup(func() {
+		hs.Close()
+		g.checkLogs()
+	})
+	return g
+}
+
+// secret records s as something no log line may contain.
+func (g *Gateway) secret(s string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(s) >= 6 {
+		g.secrets[s] = true
+	}
+}
+
+// checkLogs fails the test when any log line holds a key or a message content
+// the test sent: logs must carry neither secrets nor conversations.
+func (g *Gateway) checkLogs() {
+	logs := g.Logs.String()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, line := range strings.Split(logs, "\n") {
+		for s := range g.secrets {
+			if strings.Contains(line, s) {
+				g.Errorf("a log line contains a secret or a message content (%q):\n%s", s, line)
+			}
+		}
+	}
 }
 
 // Response is a read HTTP response.
@@ -130,13 +167,16 @@ func (g *Gateway) Do(method, path, bearer string, body any, headers ...string) R
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+		g.noteContents([]byte(b))
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			g.Fatal(err)
 		}
 		rd = bytes.NewReader(j)
+		g.noteContents(j)
 	}
+	g.secret(bearer)
 	req, err := http.NewRequestWithContext(context.Background(), method, g.URL+path, rd)
 	if err != nil {
 		g.Fatal(err)
@@ -159,6 +199,24 @@ func (g *Gateway) Do(method, path, bearer string, body any, headers ...string) R
 	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
+// noteContents records the message contents of a chat body as secrets.
+func (g *Gateway) noteContents(body []byte) {
+	var req struct {
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return
+	}
+	for _, m := range req.Messages {
+		var s string
+		if json.Unmarshal(m.Content, &s) == nil {
+			g.secret(s)
+		}
+	}
+}
+
 // Admin sends a request with the admin key.
 func (g *Gateway) Admin(method, path string, body any, headers ...string) Response {
 	g.Helper()
@@ -175,7 +233,9 @@ func (g *Gateway) NewTenant(id string, cfg any) string {
 	if r.Status != 201 {
 		g.Fatalf("create key for %s: %d %s", id, r.Status, r.Body)
 	}
-	return r.JSON(g.T)["key"].(string)
+	key := r.JSON(g.T)["key"].(string)
+	g.secret(key)
+	return key
 }
 
 // WantError checks an OpenAI-shaped error response.

@@ -159,11 +159,11 @@ func TestTruncationKeepsSystemPromptAndNewestTurns(t *testing.T) {
 	t.Parallel()
 	e := start(t, map[string]string{"SESSION_HISTORY_TOKENS": "60"})
 	e.chat(e.a, "s", false, "system", "you are terse", "user", strings.Repeat("long ", 40))
-	e.chat(e.a, "s", false, "user", "second")
-	e.chat(e.a, "s", false, "user", "third")
+	e.chat(e.a, "s", false, "user", "second turn")
+	e.chat(e.a, "s", false, "user", "third turn")
 	got := e.sent()
 	if !strings.HasPrefix(got, "system:you are terse|") || strings.Contains(got, "long") ||
-		!strings.HasSuffix(got, "user:second|assistant:second|user:third") {
+		!strings.HasSuffix(got, "user:second turn|assistant:second turn|user:third turn") {
 		t.Errorf("provider received %s", got)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/tollgate/tollgate/shared/chat"
 )
@@ -46,7 +48,7 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completi
 		Messages:        in.messages,
 		System:          in.system,
 		InferenceConfig: in.config,
-	})
+	}, forwardTrace)
 	if err != nil {
 		return chat.Completion{}, classify("converse", err)
 	}
@@ -184,4 +186,22 @@ func quote(s string) string {
 		s = s[:limit] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// forwardTrace sends the request's X-Ray trace header (chat.TraceID) with the
+// call, so Bedrock's side of a request joins the gateway's trace. It runs after
+// the SDK's own recursion-detection step, which only knows the process-wide
+// _X_AMZN_TRACE_ID of the latest invocation.
+func forwardTrace(o *bedrockruntime.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Build.Add(middleware.BuildMiddlewareFunc("TollgateTraceID",
+			func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+				if id := chat.TraceID(ctx); id != "" {
+					if req, ok := in.Request.(*smithyhttp.Request); ok {
+						req.Header.Set("X-Amzn-Trace-Id", id)
+					}
+				}
+				return next.HandleBuild(ctx, in)
+			}), middleware.After)
+	})
 }

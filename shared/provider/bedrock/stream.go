@@ -29,7 +29,7 @@ func (c *Client) Stream(ctx context.Context, req *chat.Request) (chat.Stream, er
 		Messages:        in.messages,
 		System:          in.system,
 		InferenceConfig: in.config,
-	}, ownProtocol)
+	}, ownProtocol, forwardTrace)
 	if err != nil {
 		return nil, classify("converse stream", err)
 	}

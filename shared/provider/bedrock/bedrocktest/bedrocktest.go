@@ -103,6 +103,7 @@ type Request struct {
 	System          []Block
 	InferenceConfig *InferenceConfig
 	Body            []byte // the JSON body as received
+	TraceID         string // the X-Amzn-Trace-Id header, when sent
 }
 
 // Message is one message of a recorded request.
@@ -280,6 +281,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		System:          in.System,
 		InferenceConfig: in.InferenceConfig,
 		Body:            body,
+		TraceID:         r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	ctx := r.Context()
 	if !h.sleep(ctx, latency) {
