@@ -89,8 +89,10 @@ func decodeSession(tenantID string, it map[string]types.AttributeValue) session.
 	}
 }
 
-// maxAppendTries bounds appends racing other appends to the same session.
-const maxAppendTries = 10
+// maxAppendTries bounds appends racing other appends to the same session: each
+// lost race moves on to the next turn number, so it takes as many tries as there
+// are concurrent writers.
+const maxAppendTries = 100
 
 // AppendTurn appends msgs as the next turn of the session, creating the session
 // (or a new generation of an expired one) when needed. A concurrent append that
@@ -101,22 +103,29 @@ func (s *Store) AppendTurn(ctx context.Context, tenantID, id string, msgs []sess
 	if err != nil {
 		return fmt.Errorf("dynamo: append turn: %w", err)
 	}
+	var (
+		cur session.Session
+		seq int64 // 0: (re)load the session first
+	)
 	for try := 0; try < maxAppendTries; try++ {
-		cur, err := s.LoadSession(ctx, tenantID, id, now, exp)
-		if errors.Is(err, session.ErrNotFound) {
-			cur, err = s.createSession(ctx, tenantID, id, now, exp)
-			if errors.Is(err, session.ErrConflict) {
-				continue // another request created it first
+		if seq == 0 {
+			var err error
+			cur, err = s.LoadSession(ctx, tenantID, id, now, exp)
+			if errors.Is(err, session.ErrNotFound) {
+				cur, err = s.createSession(ctx, tenantID, id, now, exp)
+				if errors.Is(err, session.ErrConflict) {
+					continue // another request created it first: load that one
+				}
+			}
+			if err != nil {
+				return err
+			}
+			seq = 1
+			if n := len(cur.Turns); n > 0 {
+				seq = cur.Turns[n-1].Seq + 1
 			}
 		}
-		if err != nil {
-			return err
-		}
-		seq := int64(len(cur.Turns)) + 1
-		if n := len(cur.Turns); n > 0 {
-			seq = cur.Turns[n-1].Seq + 1
-		}
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.table),
 			Item: map[string]types.AttributeValue{
 				attrPK: str(turnPK(tenantID, id)), attrSK: str(turnSK(cur.Gen, seq)),
@@ -128,7 +137,8 @@ func (s *Store) AppendTurn(ctx context.Context, tenantID, id string, msgs []sess
 		})
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			continue // that turn number is taken: append after it
+			seq++ // that turn number is taken: try the next
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("dynamo: append turn: %w", err)

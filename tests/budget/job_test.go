@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,9 +147,7 @@ func TestJobFunction(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil || res.Tenants != 1 || res.Returned != 1 || res.ReturnedTokens != 500 {
 		t.Fatalf("job result %s (%v), want one tenant and one returned reservation of 500", out, err)
 	}
-	if !strings.Contains(rie.Output(), `"msg":"period close"`) {
-		t.Errorf("job did not log its run:\n%s", rie.Output())
-	}
+	rie.WaitOutput(t, `"msg":"period close"`)
 	mu, _ := st.MonthUsage(ctx, "acme", budget.PeriodsAt(now.Add(-time.Hour)).Month)
 	if len(mu.Reservations) != 0 {
 		t.Errorf("reservations left: %+v", mu.Reservations)

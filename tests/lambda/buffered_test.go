@@ -59,9 +59,7 @@ func TestHealthFunction(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body["dynamodb"] != "ok" {
 		t.Errorf("body %s", res.Body)
 	}
-	if out := rie.Output(); !strings.Contains(out, `"msg":"request"`) || !strings.Contains(out, `"traceId":"Root=1-6745a1b2`) {
-		t.Errorf("function did not log the request line with the trace id; output:\n%s", out)
-	}
+	rie.WaitOutput(t, `"msg":"request"`, `"traceId":"Root=1-6745a1b2`)
 
 	// The same function without its table: 503.
 	env["TABLE_NAME"] = "no-such-table"

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -116,6 +117,31 @@ func startRIE(tb testing.TB, rie, bootstrap string, env map[string]string) (*RIE
 // Output returns what the emulator and the function have written so far:
 // the emulator's log, START/END/REPORT lines and the function's logs.
 func (r *RIE) Output() string { return r.out.String() }
+
+// WaitOutput waits until the output contains every one of subs and returns it; the
+// function's lines reach the emulator's output asynchronously, after the invoke
+// has answered. It fails the test after 10 s.
+func (r *RIE) WaitOutput(tb testing.TB, subs ...string) string {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := r.Output()
+		missing := ""
+		for _, s := range subs {
+			if !strings.Contains(out, s) {
+				missing = s
+				break
+			}
+		}
+		if missing == "" {
+			return out
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("lambdatest: output lacks %q after 10s:\n%s", missing, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // Invoke sends event to the function and returns its response payload: the
 // handler's JSON result, or {"errorMessage","errorType"} if it returned an error.
