@@ -81,7 +81,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		return
 	}
 	if x.plan, err = route.Resolve(x.c.model, &cfg, h.Deployment); err != nil {
-		x.reject(w, r, routeError(err))
+		x.reject(w, r, routeError(err, x.c.native))
 		return
 	}
 	x.model = x.plan.Models[0]
@@ -118,14 +118,18 @@ func (x *exchange) reject(w http.ResponseWriter, r *http.Request, err error) {
 	apierr.Write(w, err)
 }
 
-func routeError(err error) error {
+func routeError(err error, native bool) error {
+	param := "model"
+	if native {
+		param = "modelId"
+	}
 	switch {
 	case errors.Is(err, route.ErrMalformed):
-		return apierr.InvalidParam("invalid_model", "model", err.Error())
+		return apierr.InvalidParam("invalid_model", param, err.Error())
 	case errors.Is(err, route.ErrUnknown):
-		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: "model", Message: err.Error()}
+		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: param, Message: err.Error()}
 	case errors.Is(err, route.ErrNotAllowed):
-		return &apierr.Error{Kind: apierr.Forbidden, Code: "model_not_allowed", Param: "model", Message: err.Error()}
+		return &apierr.Error{Kind: apierr.Forbidden, Code: "model_not_allowed", Param: param, Message: err.Error()}
 	}
 	return err
 }

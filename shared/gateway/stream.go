@@ -66,6 +66,11 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 			x.outcome = "ok"
 			_ = out.end(x.finishReason(), x.finalUsage())
 			return
+		case res.err != nil && errors.Is(ctx.Err(), context.Canceled):
+			// The client went away (the local server's request context; Lambda does
+			// not signal disconnects): not a provider failure, and nobody to tell.
+			x.outcome = "client_gone"
+			return
 		case res.err != nil:
 			x.outcome = "failed_mid_stream"
 			x.failures++
