@@ -252,3 +252,30 @@ func (c *counting) Stream(ctx context.Context, req *chat.Request) (chat.Stream, 
 	c.calls.Add(1)
 	return echo.New().Stream(ctx, req)
 }
+
+// TestBudgetChangeTakesEffect: a budget changed through the admin API applies
+// within the tenant-configuration cache TTL, and what GET /usage reports agrees
+// with the chat response's headers.
+func TestBudgetChangeTakesEffect(t *testing.T) {
+	t.Parallel()
+	g := gatewaytest.Start(t, ddb, nil, nil)
+	key := g.NewTenant("acme", map[string]any{"tokenBudget": map[string]any{"daily": 1_000_000}})
+	r := g.Do("POST", "/v1/chat/completions", key, ask("hello there", 8))
+	if r.Status != 200 {
+		t.Fatalf("first request: %d %s", r.Status, r.Body)
+	}
+	if r := g.Admin("PUT", "/admin/tenants/acme", map[string]any{"tokenBudget": map[string]any{"daily": 10}}); r.Status != 200 {
+		t.Fatalf("lower the budget: %d %s", r.Status, r.Body)
+	}
+	// Within the TTL the cached configuration still applies...
+	if r := g.Do("POST", "/v1/chat/completions", key, ask("hello there", 8)); r.Status != 200 {
+		t.Errorf("within the cache TTL: %d, want the old budget to apply", r.Status)
+	}
+	// ...after it, the new one does.
+	g.Clock.Add(31 * time.Second)
+	gatewaytest.WantError(t, g.Do("POST", "/v1/chat/completions", key, ask("hello there", 8)), 429, "budget_exceeded", "")
+	u := g.Do("GET", "/usage", key, nil).JSON(t)["day"].(map[string]any)
+	if u["limit"] != float64(10) || u["remaining"] != float64(0) {
+		t.Errorf("GET /usage day = %v, want limit 10 with nothing remaining", u)
+	}
+}
