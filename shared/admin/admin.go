@@ -127,15 +127,21 @@ func (h handler) putTenant(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h handler) getTenant(w http.ResponseWriter, r *http.Request) error {
+// tenant reads the tenant the path names: 400 for a malformed id, 404 for none.
+func (h handler) tenant(r *http.Request) (tenant.Config, error) {
 	id, err := tenantID(r)
 	if err != nil {
-		return err
+		return tenant.Config{}, err
 	}
 	cfg, err := h.Store.GetTenant(r.Context(), id)
 	if errors.Is(err, tenant.ErrNotFound) {
-		return errTenantNotFound
+		return tenant.Config{}, errTenantNotFound
 	}
+	return cfg, err
+}
+
+func (h handler) getTenant(w http.ResponseWriter, r *http.Request) error {
+	cfg, err := h.tenant(r)
 	if err != nil {
 		return err
 	}
@@ -215,9 +221,7 @@ func (h handler) createKey(w http.ResponseWriter, r *http.Request) error {
 			return apierr.InvalidParam("invalid_key_name", "name", "name must be at most 128 characters")
 		}
 	}
-	if _, err := h.Store.GetTenant(r.Context(), id); errors.Is(err, tenant.ErrNotFound) {
-		return errTenantNotFound
-	} else if err != nil {
+	if _, err := h.tenant(r); err != nil {
 		return err
 	}
 	keyID, secret := tenant.NewKey()
@@ -231,16 +235,11 @@ func (h handler) createKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h handler) listKeys(w http.ResponseWriter, r *http.Request) error {
-	id, err := tenantID(r)
+	cfg, err := h.tenant(r)
 	if err != nil {
 		return err
 	}
-	if _, err := h.Store.GetTenant(r.Context(), id); errors.Is(err, tenant.ErrNotFound) {
-		return errTenantNotFound
-	} else if err != nil {
-		return err
-	}
-	keys, err := h.Store.ListKeys(r.Context(), id)
+	keys, err := h.Store.ListKeys(r.Context(), cfg.ID)
 	if err != nil {
 		return err
 	}
@@ -272,14 +271,7 @@ func (h handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h handler) usage(w http.ResponseWriter, r *http.Request) error {
-	id, err := tenantID(r)
-	if err != nil {
-		return err
-	}
-	cfg, err := h.Store.GetTenant(r.Context(), id)
-	if errors.Is(err, tenant.ErrNotFound) {
-		return errTenantNotFound
-	}
+	cfg, err := h.tenant(r)
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,14 @@ func InvalidParam(code, param, message string) *Error {
 	return &Error{Kind: Invalid, Code: code, Param: param, Message: message}
 }
 
+// StoreUnavailable is the 503 for a database that cannot be reached: Tollgate
+// fails closed, so nothing runs unauthenticated or unmetered. what says what could
+// not be done, e.g. "meter this request".
+func StoreUnavailable(what string, err error) *Error {
+	return &Error{Kind: Unavailable, Code: "store_unavailable",
+		Message: "the gateway cannot reach its database to " + what + "; retry later", Err: err}
+}
+
 // From returns err as an *Error: itself when it is one (or wraps one), else an
 // Internal error wrapping it.
 func From(err error) *Error {

@@ -84,36 +84,37 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 	return a
 }
 
-// Health returns the health function's routes: GET /health.
-func (a *App) Health() http.Handler {
+// handler serves the routes the register functions add, as function name.
+func (a *App) handler(name string, register ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
-	a.registerHealth(mux)
-	return web.Wrap(web.Routes(mux), a.Log, "health")
+	for _, r := range register {
+		r(mux)
+	}
+	return web.Wrap(web.Routes(mux), a.Log, name)
 }
+
+// Health returns the health function's routes: GET /health.
+func (a *App) Health() http.Handler { return a.handler("health", a.registerHealth) }
 
 // Admin returns the admin function's routes: /admin/...
-func (a *App) Admin() http.Handler {
-	mux := http.NewServeMux()
-	a.registerAdmin(mux)
-	return web.Wrap(web.Routes(mux), a.Log, "admin")
-}
+func (a *App) Admin() http.Handler { return a.handler("admin", a.registerAdmin) }
 
 // Chat returns the chat function's routes: /v1/chat/completions, /chat, /v1/models.
-func (a *App) Chat() http.Handler {
-	mux := http.NewServeMux()
-	a.registerChat(mux)
-	return web.Wrap(web.Routes(mux), a.Log, "chat")
+func (a *App) Chat() http.Handler { return a.handler("chat", a.registerChat) }
+
+// Sessions returns the sessions function's routes: /sessions...
+func (a *App) Sessions() http.Handler { return a.handler("sessions", a.registerSessions) }
+
+// Usage returns the usage function's routes: GET /usage.
+func (a *App) Usage() http.Handler { return a.handler("usage", a.registerUsage) }
+
+// Local returns every route on one handler, for the local server.
+func (a *App) Local() http.Handler {
+	return a.handler("local", a.registerHealth, a.registerAdmin, a.registerChat, a.registerUsage, a.registerSessions)
 }
 
 func (a *App) sessionExpiry() session.Expiry {
 	return session.Expiry{Idle: a.Config.SessionIdleTTL, MaxAge: a.Config.SessionMaxAge}
-}
-
-// Sessions returns the sessions function's routes: /sessions...
-func (a *App) Sessions() http.Handler {
-	mux := http.NewServeMux()
-	a.registerSessions(mux)
-	return web.Wrap(web.Routes(mux), a.Log, "sessions")
 }
 
 func (a *App) registerSessions(mux *http.ServeMux) {
@@ -121,24 +122,6 @@ func (a *App) registerSessions(mux *http.ServeMux) {
 		Log: a.Log, Store: a.Store, Tenants: a.Tenants, Expiry: a.sessionExpiry(),
 		Now: func() time.Time { return a.Now() },
 	})
-}
-
-// Usage returns the usage function's routes: GET /usage.
-func (a *App) Usage() http.Handler {
-	mux := http.NewServeMux()
-	a.registerUsage(mux)
-	return web.Wrap(web.Routes(mux), a.Log, "usage")
-}
-
-// Local returns every route on one handler, for the local server.
-func (a *App) Local() http.Handler {
-	mux := http.NewServeMux()
-	a.registerHealth(mux)
-	a.registerAdmin(mux)
-	a.registerChat(mux)
-	a.registerUsage(mux)
-	a.registerSessions(mux)
-	return web.Wrap(web.Routes(mux), a.Log, "local")
 }
 
 func (a *App) registerUsage(mux *http.ServeMux) {

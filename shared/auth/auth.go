@@ -110,8 +110,7 @@ func (t *Tenants) Config(ctx context.Context, id string) (tenant.Config, error) 
 }
 
 func storeDown(err error) error {
-	return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable",
-		Message: "the gateway's database is unavailable; retry later", Err: err}
+	return apierr.StoreUnavailable("authenticate the key", err)
 }
 
 // Handler is an http.Handler that needs the authenticated tenant.

@@ -82,8 +82,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 		}
 		return e
 	case err != nil:
-		return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable",
-			Message: "the gateway cannot reach its database to meter this request; retry later", Err: err}
+		return apierr.StoreUnavailable("meter this request", err)
 	}
 	x.res = &adm.Reservation
 	if adm.Clamped {

@@ -307,7 +307,7 @@ func (x *exchange) log(ctx context.Context, info *web.Info) {
 	}
 	u := x.finalUsage()
 	attrs := []slog.Attr{
-		slog.String("api", map[bool]string{true: "native", false: "openai"}[x.c.native]),
+		slog.String("api", x.apiName()),
 		slog.Bool("stream", x.c.stream),
 		slog.String("outcome", x.outcome),
 	}
@@ -351,4 +351,11 @@ func (x *exchange) emit(ctx context.Context, info *web.Info) {
 	if err := x.h.Metrics.Emit(r); err != nil {
 		x.h.Log.WarnContext(ctx, "emit metrics", "err", err)
 	}
+}
+
+func (x *exchange) apiName() string {
+	if x.c.native {
+		return "native"
+	}
+	return "openai"
 }

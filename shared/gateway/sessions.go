@@ -35,8 +35,7 @@ func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) error {
 	}
 	sess, err := x.h.Sessions.LoadSession(ctx, cfg.ID, x.c.sessionID, x.start, x.h.SessionExpiry)
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
-		return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable",
-			Message: "the gateway cannot read the session; retry later", Err: err}
+		return apierr.StoreUnavailable("read the session", err)
 	}
 	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.messages}
 	x.c.messages, x.session.left = session.Prompt(sess.Turns, x.c.messages, x.h.SessionWindow)

@@ -89,7 +89,7 @@ func sessionID(r *http.Request) (string, error) {
 var errNotFound = apierr.New(apierr.NotFound, "session_not_found", "no such session")
 
 func storeErr(err error) error {
-	return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable", Message: "the gateway cannot reach its database; retry later", Err: err}
+	return apierr.StoreUnavailable("read sessions", err)
 }
 
 func (d Deps) summary(s session.Session) Summary {

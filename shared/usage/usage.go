@@ -132,8 +132,7 @@ func Serve(w http.ResponseWriter, r *http.Request, st Store, cfg *tenant.Config,
 	}
 	rep, err := Build(r.Context(), st, cfg, now, days)
 	if err != nil {
-		apierr.Write(w, &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable",
-			Message: "the gateway cannot reach its database; retry later", Err: err})
+		apierr.Write(w, apierr.StoreUnavailable("read usage", err))
 		return
 	}
 	web.JSON(w, http.StatusOK, rep)
