@@ -78,7 +78,7 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 	a.Tenants = auth.NewTenants(store, cfg.KeyCacheTTL, cfg.TenantCacheTTL, func() time.Time { return a.Now() })
 	a.Providers = map[string]gateway.Provider{
 		model.Echo:    echo.New(),
-		model.OpenAI:  openai.New(&http.Client{}, cfg.OpenAIBaseURL, cfg.OpenAIAPIKey),
+		model.OpenAI:  openai.New(providerClient(), cfg.OpenAIBaseURL, cfg.OpenAIAPIKey),
 		model.Bedrock: bedrock.New(bedrockruntime.NewFromConfig(awsCfg)),
 	}
 	return a
@@ -201,4 +201,16 @@ func (a *App) CloseJob() func(context.Context, events.EventBridgeEvent) (periodc
 		}
 		return res, err
 	}
+}
+
+// providerClient is the HTTP client for OpenAI-compatible providers. Requests are
+// bounded by their contexts, not a client timeout (a stream may last minutes). It
+// keeps enough idle connections to one host for a busy instance: the default
+// transport keeps two, so concurrent requests would open (and TLS-handshake) a new
+// connection almost every time.
+func providerClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: t}
 }
