@@ -17,7 +17,7 @@ LOCAL_ENV = MODELS="$(MODELS)" AWS_REGION=$${AWS_REGION:-us-east-1} AWS_ACCESS_K
 	AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DYNALITE_PORT) \
 	PORT=$(PORT) ADMIN_API_KEY=$(ADMIN_API_KEY) TABLE_NAME=$${TABLE_NAME:-tollgate}
 
-.PHONY: run test tools lint unit fuzz build clean
+.PHONY: run test tools lint unit fuzz build clean bench
 
 ## run: local DynamoDB-compatible server (dynalite, data in .local/), the table, a demo tenant, the gateway on :$(PORT)
 run: tools
@@ -65,17 +65,31 @@ build-%:
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-ChatFunction:
-	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/chat
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/chat
 build-SessionsFunction:
-	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sessions
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/sessions
 build-UsageFunction:
-	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/usage
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/usage
 build-BudgetResetFunction:
-	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/budget-reset
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/budget-reset
 build-HealthFunction:
-	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/health
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/health
 build-AdminFunction:
-	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/admin
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/admin
 
 clean:
 	rm -rf .build .local
+
+## bench: overhead vs the fake provider, throughput, CPU and memory, DynamoDB calls per
+## request, cold starts and binary sizes, micro-benchmarks; results in $(BENCH_OUT),
+## explained in docs/benchmarks.md. Loopback only; about 4 minutes.
+BENCH_OUT   ?= tests/bench/testdata
+BENCH_COUNT ?= 6
+BENCH_TIME  ?= 200ms
+BENCH_FLAGS ?=
+BENCH_PKGS  := ./shared/sse ./shared/gateway ./shared/tokens ./shared/tenant ./shared/provider/openai ./tests/bench
+bench: tools
+	@mkdir -p $(BENCH_OUT) .build/bench
+	set -o pipefail; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee $(BENCH_OUT)/micro.txt
+	go build -o .build/bench/tollbench ./tests/bench/cmd/tollbench
+	.build/bench/tollbench run -out $(BENCH_OUT) -work .build/bench -micro $(BENCH_OUT)/micro.txt $(BENCH_FLAGS)

@@ -1,6 +1,7 @@
-// Command chat serves POST /v1/chat/completions, POST /chat and GET /v1/models
-// behind an API Gateway REST API in response-streaming mode, so answers stream as
-// Server-Sent Events chunk by chunk.
+// Command chat serves POST /v1/chat/completions, POST /chat and GET /v1/models as
+// responses streamed chunk by chunk (Server-Sent Events for streamed answers),
+// behind either front door template.yaml offers: the API Gateway REST API in
+// response-streaming mode, or the optional function URL in RESPONSE_STREAM mode.
 package main
 
 import (
@@ -18,5 +19,5 @@ func main() {
 	if err != nil {
 		os.Exit(1) // FromEnv logged why; fail the init phase loudly
 	}
-	lambda.Start(lambdahttp.Stream(a.Chat()))
+	lambda.Start(lambdahttp.StreamAny(a.Chat()))
 }

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/lambdahttp"
 )
 
 // HeaderRequestID is the response header carrying the request id.
@@ -117,8 +117,8 @@ func Wrap(h http.Handler, log *slog.Logger, function string) http.Handler {
 }
 
 func requestID(r *http.Request) string {
-	if gw, ok := core.GetAPIGatewayContextFromContext(r.Context()); ok && gw.RequestID != "" {
-		return gw.RequestID
+	if id := lambdahttp.RequestID(r.Context()); id != "" { // REST API or function URL
+		return id
 	}
 	if lc, ok := lambdacontext.FromContext(r.Context()); ok && lc.AwsRequestID != "" {
 		return lc.AwsRequestID
