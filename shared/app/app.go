@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -70,7 +71,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 // NewWithAWS is New with an AWS configuration the caller made (tests, benchmarks).
 func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
-	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	store := dynamo.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		// Every request writes to DynamoDB: keep enough idle connections for a busy
+		// instance (the SDK's default keeps 10 per host).
+		o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+		})
+	}), cfg.TableName)
 	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
 	if cfg.MetricsEnabled {
 		a.Metrics = &telemetry.Metrics{Namespace: cfg.MetricsNamespace, PerTenant: cfg.MetricsPerTenant, Out: os.Stdout}

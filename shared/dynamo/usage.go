@@ -133,7 +133,11 @@ func (s *Store) Admit(ctx context.Context, a Admission) (Admitted, error) {
 		out, err := s.admitWrite(ctx, a, ps, pk, sk, amount, view, now)
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
+			// DynamoDB returns the item that failed the condition (dynalite does
+			// not): the fresh view without a second round trip.
+			if ccf.Item != nil {
+				view = decodeView(ccf.Item, ps.Day)
+			} else if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
 				return Admitted{}, err
 			}
 			continue
@@ -204,6 +208,8 @@ func (s *Store) admitWrite(ctx context.Context, a Admission, ps budget.Periods, 
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueUpdatedNew,
+
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
 		return nil, err
@@ -220,13 +226,17 @@ func (s *Store) readView(ctx context.Context, pk, sk, day string) (hint, error) 
 	if err != nil {
 		return hint{}, fmt.Errorf("dynamo: read usage: %w", err)
 	}
-	h := hint{used: budget.Used{Month: getN(res.Item, attrUsed), Day: getN(res.Item, "used#"+day)}, tats: map[string]int64{}}
-	for name := range res.Item {
+	return decodeView(res.Item, day), nil
+}
+
+func decodeView(item map[string]types.AttributeValue, day string) hint {
+	h := hint{used: budget.Used{Month: getN(item, attrUsed), Day: getN(item, "used#"+day)}, tats: map[string]int64{}}
+	for name := range item {
 		if t, ok := strings.CutPrefix(name, "tat#"); ok {
-			h.tats[t] = getN(res.Item, name)
+			h.tats[t] = getN(item, name)
 		}
 	}
-	return h, nil
+	return h
 }
 
 // Charge is what a settled request used.
