@@ -345,7 +345,7 @@ func TestFallbackConnectionRefused(t *testing.T) {
 	if n := len(g.OpenAI.Requests()); n != 0 {
 		t.Errorf("the live openai fake got %d requests", n)
 	}
-	lines := g.Logs.waitLines(t, 4, func(m map[string]any) bool { return m["msg"] == "attempt failed" })
+	lines := g.Logs.WaitLines(t, 4, waitTimeout, func(m map[string]any) bool { return m["msg"] == "attempt failed" })
 	for _, l := range lines {
 		if l["reason"] != "unavailable" {
 			t.Errorf("attempt failed line %v, want reason unavailable", l)

@@ -48,7 +48,7 @@ func TestRequestLog(t *testing.T) {
 	rejected := g.do("POST", "/v1/chat/completions", key, `{"messages":[{"role":"user","content":"`+marker+`"}],"tools":[]}`, "X-Amzn-Trace-Id", trace)
 	ids[rejected.Header.Get("x-request-id")] = "rejected"
 
-	lines := g.Logs.waitLines(t, len(requests)+1, chatLine)
+	lines := g.Logs.WaitLines(t, len(requests)+1, waitTimeout, chatLine)
 	byName := map[string]map[string]any{}
 	for _, l := range lines {
 		id, _ := l["requestId"].(string)
@@ -90,7 +90,7 @@ func TestRequestLog(t *testing.T) {
 	}
 
 	// One "attempt failed" line per failed attempt, saying why.
-	failed := g.Logs.waitLines(t, 3, func(m map[string]any) bool { return m["msg"] == "attempt failed" })
+	failed := g.Logs.WaitLines(t, 3, waitTimeout, func(m map[string]any) bool { return m["msg"] == "attempt failed" })
 	reasons := map[string]int{}
 	for _, l := range failed {
 		reasons[l["model"].(string)+" "+l["reason"].(string)]++

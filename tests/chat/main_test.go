@@ -10,29 +10,24 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/tollgate/tollgate/shared/app"
-	"github.com/tollgate/tollgate/shared/config"
 	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
 	"github.com/tollgate/tollgate/shared/provider/bedrock"
 	"github.com/tollgate/tollgate/shared/provider/bedrock/bedrocktest"
 	"github.com/tollgate/tollgate/shared/provider/openai/openaitest"
 	"github.com/tollgate/tollgate/shared/sse"
 	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
 
 var ddb *dynamotest.Server
@@ -40,7 +35,7 @@ var ddb *dynamotest.Server
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m, &ddb)) }
 
 const (
-	adminKey = "test-admin-key"
+	adminKey = gatewaytest.AdminKey
 	// upstreamKey is the gateway's own key for the OpenAI-compatible provider; it
 	// must never reach a log line.
 	upstreamKey = "sk-upstream-secret-do-not-log-0123456789"
@@ -60,7 +55,7 @@ type gw struct {
 	t       *testing.T
 	URL     string
 	App     *app.App
-	Logs    *logBuffer
+	Logs    *gatewaytest.SyncBuffer
 	OpenAI  *openaitest.Server
 	Bedrock *bedrocktest.Server
 	keys    map[string]string // tenants' keys by fallback chain name
@@ -72,12 +67,10 @@ type gw struct {
 // changes the App (its Providers) before it serves.
 func newGateway(t *testing.T, env map[string]string, edit ...func(*app.App)) *gw {
 	t.Helper()
-	srv := dynamotest.Require(t, ddb)
+	dynamotest.Require(t, ddb)
 	oa := openaitest.NewServer(t)
 	br := bedrocktest.NewServer(t)
 	vars := map[string]string{
-		"TABLE_NAME":      srv.NewTable(t),
-		"ADMIN_API_KEY":   adminKey,
 		"MODELS":          catalog,
 		"DEFAULT_MODEL":   "echo/echo-1",
 		"OPENAI_BASE_URL": oa.URL, // openaitest's URL already ends in /v1
@@ -86,27 +79,13 @@ func newGateway(t *testing.T, env map[string]string, edit ...func(*app.App)) *gw
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := newLogBuffer()
-	log := app.NewLogger(logs, slog.LevelDebug)
-	a := app.NewWithAWS(cfg, log, aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	g := gatewaytest.Start(t, ddb, vars, func(a *app.App) {
+		a.Providers["bedrock"] = bedrock.New(br.Client())
+		for _, f := range edit {
+			f(a)
+		}
 	})
-	if a.Metrics != nil {
-		a.Metrics.Out = logs // as in production: the same output as the log lines
-	}
-	a.Providers["bedrock"] = bedrock.New(br.Client())
-	for _, f := range edit {
-		f(a)
-	}
-	hs := httptest.NewServer(a.Local())
-	t.Cleanup(hs.Close)
-	return &gw{t: t, URL: hs.URL, App: a, Logs: logs, OpenAI: oa, Bedrock: br}
+	return &gw{t: t, URL: g.URL, App: g.App, Logs: g.Logs, OpenAI: oa, Bedrock: br}
 }
 
 // tenant creates tenant id with the given models configuration through the admin
@@ -359,74 +338,6 @@ func (c openAIChunk) text() string {
 		return ""
 	}
 	return *c.Choices[0].Delta.Content
-}
-
-// logBuffer collects log output and signals every write, so tests can wait for
-// a line without polling.
-type logBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{}
-}
-
-func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines returns the log lines decoded.
-func (l *logBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v\n%s", err, line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// waitLines waits until the log holds n lines for which match is true, and
-// returns them.
-func (l *logBuffer) waitLines(t *testing.T, n int, match func(map[string]any) bool) []map[string]any {
-	t.Helper()
-	timeout := time.NewTimer(waitTimeout)
-	defer timeout.Stop()
-	for {
-		l.mu.Lock()
-		changed := l.changed
-		l.mu.Unlock()
-		var got []map[string]any
-		for _, m := range l.lines(t) {
-			if match(m) {
-				got = append(got, m)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-changed:
-		case <-timeout.C:
-			t.Fatalf("the log has %d matching lines, want %d; log:\n%s", len(got), n, l.String())
-		}
-	}
 }
 
 // chatLine matches the request log lines of the chat routes.

@@ -310,12 +310,12 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 				t.Fatalf("the upstream request for %s still runs %s after the client left", tt.model, waitTimeout)
 			}
 			t.Run("logged as client_gone", func(t *testing.T) {
-				line := g.Logs.waitLines(t, 1, func(m map[string]any) bool { return chatLine(m) && m["model"] == "openai/"+tt.model })[0]
+				line := g.Logs.WaitLines(t, 1, waitTimeout, func(m map[string]any) bool { return chatLine(m) && m["model"] == "openai/"+tt.model })[0]
 				var problems []string
 				if got := line["outcome"]; got != "client_gone" {
 					problems = append(problems, fmt.Sprintf("the request line has outcome %v, not client_gone", got))
 				}
-				for _, m := range g.Logs.lines(t) {
+				for _, m := range g.Logs.Lines(t) {
 					if m["msg"] == "stream failed" && m["requestId"] == line["requestId"] {
 						problems = append(problems, fmt.Sprintf("a WARN \"stream failed\" line blames the provider (reason %v)", m["reason"]))
 					}

@@ -55,21 +55,74 @@ type Gateway struct {
 	secrets map[string]bool // keys and message contents no log line may contain
 }
 
-// SyncBuffer is a concurrency-safe log sink.
+// SyncBuffer collects log output, safe for concurrent writers, and signals every
+// write so tests can wait for a line without polling.
 type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 // Write appends p.
 func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
 	return s.b.Write(p)
 }
 
 // String returns everything written.
 func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// Lines returns the log lines, decoded from JSON.
+func (s *SyncBuffer) Lines(t testing.TB) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v\n%s", err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// WaitLines waits (at most timeout) until the log holds n lines for which match is
+// true, and returns them.
+func (s *SyncBuffer) WaitLines(t testing.TB, n int, timeout time.Duration, match func(map[string]any) bool) []map[string]any {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		var got []map[string]any
+		for _, m := range s.Lines(t) {
+			if match(m) {
+				got = append(got, m)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("the log has %d matching lines, want %d; log:\n%s", len(got), n, s.String())
+		}
+	}
+}
 
 // Start starts the local handler set against a fresh table on srv (skipping the
 // test when srv is nil). env overrides configuration variables. setup, when not
