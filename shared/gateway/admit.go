@@ -45,7 +45,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	a := dynamo.Admission{
 		TenantID:  cfg.ID,
 		RequestID: x.reqID,
-		Now:       x.start,
+		Now:       x.h.Now(), // as late as possible: instances' stamps reach the store in another order
 		Budget: budget.Limits{Daily: cfg.TokenBudget.Daily, Monthly: cfg.TokenBudget.Monthly,
 			MinOutput: cfg.TokenBudget.MinOutputTokens},
 		Prompt:    int64(tokens.PromptBound(x.c.messages)),

@@ -4,8 +4,9 @@
 //
 // A limit of L per minute gives every unit an emission interval T = 1 min / L. The
 // state is one number, the theoretical arrival time TAT. A request costing c units
-// is admitted at now when max(TAT, now) + c·T − now ≤ 1 min, and moves TAT to
-// max(TAT, now) + c·T. So at most L units pass at once, and after that L per minute.
+// is admitted at now when max(TAT, now) + c·T − now ≤ 1 min (plus a tolerance of
+// T/2 for clock skew between instances), and moves TAT to max(TAT, now) + c·T. So
+// at most L units pass at once, and after that L per minute.
 // Times are nanoseconds since the Unix epoch, integers, so DynamoDB can hold and
 // compare them exactly. The increment c·T is rounded down to whole nanoseconds, so
 // a burst of exactly L always passes; the long-run rate is then above L by at most
@@ -64,8 +65,16 @@ func Guess(tat, now int64) Case {
 	return Idle
 }
 
+// tolerance is how far out of order two requests' clocks may be without the later
+// processed one losing capacity: half of one unit's emission interval. Requests
+// stamp now on their own instance, so concurrent ones reach the item in another
+// order than their stamps; without a tolerance, a skew of a few milliseconds could
+// refuse the last request of an exact burst. Half a unit keeps a burst at exactly L
+// units: the (L+1)th needs (L+1)·T ≤ 1min + T/2, which never holds.
+func (c Cost) tolerance() int64 { return windowNanos / c.Limit / 2 }
+
 // BusyMax returns the largest TAT at which a Busy update is still admitted.
-func (c Cost) BusyMax(now int64) int64 { return now + windowNanos - c.Increment() }
+func (c Cost) BusyMax(now int64) int64 { return now + windowNanos + c.tolerance() - c.Increment() }
 
 // Admit is the decision for one dimension at now, given the current TAT: whether
 // it passes and, if not, how long until it would.
@@ -74,7 +83,7 @@ func (c Cost) Admit(tat, now int64) (ok bool, retryAfter time.Duration) {
 		return false, 0
 	}
 	start := max(tat, now)
-	over := start + c.Increment() - now - windowNanos
+	over := start + c.Increment() - now - windowNanos - c.tolerance()
 	if over <= 0 {
 		return true, 0
 	}

@@ -28,9 +28,11 @@ func TestBurstIsTheLimit(t *testing.T) {
 		if got := simulate(c, &tat, now, int(limit)*3); got != int(limit) {
 			t.Errorf("limit %d: a burst admitted %d", limit, got)
 		}
-		// Refill: after a twelfth of a minute, a twelfth of the limit passes again.
+		// Refill: after a twelfth of a minute, a twelfth of the limit passes again
+		// (plus the half-unit skew tolerance).
 		later := now + int64(5*time.Second)
-		if got, want := simulate(c, &tat, later, int(limit)), int(limit/12); got != want {
+		interval := int64(time.Minute) / limit
+		if got, want := simulate(c, &tat, later, int(limit)), int((int64(5*time.Second)+interval/2)/interval); got != want {
 			t.Errorf("limit %d: after 5s admitted %d, want %d", limit, got, want)
 		}
 	}
@@ -47,6 +49,28 @@ func TestNoBoundaryDoubling(t *testing.T) {
 	b := simulate(c, &tat, now+int64(200*time.Millisecond), 200) // 0.2 s later, across the boundary
 	if a+b > 100+1 {
 		t.Errorf("admitted %d+%d around a boundary, want at most 101", a, b)
+	}
+}
+
+// TestSkewedBurst: concurrent requests stamp their own clocks and reach the store
+// out of order; a skew below half an emission interval still admits exactly L.
+func TestSkewedBurst(t *testing.T) {
+	c := ratelimit.Cost{Name: ratelimit.Requests, Limit: 10, Units: 1}
+	var tat int64
+	base := int64(time.Hour)
+	admitted := 0
+	for i := range 30 {
+		now := base + int64(i%7)*int64(time.Millisecond)*400 // up to 2.4 s apart, in no order
+		if i%2 == 0 {
+			now = base + int64(2400*time.Millisecond) - int64(i%5)*int64(time.Millisecond)*300
+		}
+		if ok, _ := c.Admit(tat, now); ok {
+			tat = max(tat, now) + c.Increment()
+			admitted++
+		}
+	}
+	if admitted != 10 {
+		t.Errorf("a skewed burst admitted %d, want exactly 10", admitted)
 	}
 }
 
