@@ -85,7 +85,7 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 	a.Tenants = auth.NewTenants(store, cfg.KeyCacheTTL, cfg.TenantCacheTTL, func() time.Time { return a.Now() })
 	a.Providers = map[string]gateway.Provider{
 		model.Echo:    echo.New(),
-		model.OpenAI:  openai.New(providerClient(), cfg.OpenAIBaseURL, cfg.OpenAIAPIKey),
+		model.OpenAI:  openai.New(providerClient(), cfg.OpenAIBaseURL, cfg.OpenAIAPIKey, openAIOptions(cfg)...),
 		model.Bedrock: bedrock.New(bedrockruntime.NewFromConfig(awsCfg)),
 	}
 	return a
@@ -220,4 +220,11 @@ func providerClient() *http.Client {
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 256
 	return &http.Client{Transport: t}
+}
+
+func openAIOptions(cfg config.Config) []openai.Option {
+	if cfg.OpenAIMaxTokensParam == "max_completion_tokens" {
+		return []openai.Option{openai.MaxCompletionTokens()}
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ type Config struct {
 	TenantCacheTTL         time.Duration // TENANT_CACHE_TTL
 	OpenAIBaseURL          string        // OPENAI_BASE_URL
 	OpenAIAPIKey           string        // OPENAI_API_KEY (secret: never log)
+	OpenAIMaxTokensParam   string        // OPENAI_MAX_TOKENS_PARAM: max_tokens or max_completion_tokens
 	AdminAPIKey            string        // ADMIN_API_KEY (secret: never log)
 	AdminAuth              string        // ADMIN_AUTH: "key" (default) or "iam"
 	FirstTokenTimeout      time.Duration // FIRST_TOKEN_TIMEOUT
@@ -132,6 +133,11 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MetricsNamespace = or(getenv("METRICS_NAMESPACE"), "Tollgate")
 	c.MetricsEnabled = boolVar(getenv, "METRICS_ENABLED", true, bad)
 	c.MetricsPerTenant = boolVar(getenv, "METRICS_PER_TENANT", true, bad)
+	switch c.OpenAIMaxTokensParam = or(getenv("OPENAI_MAX_TOKENS_PARAM"), "max_tokens"); c.OpenAIMaxTokensParam {
+	case "max_tokens", "max_completion_tokens":
+	default:
+		bad("OPENAI_MAX_TOKENS_PARAM", "%q must be max_tokens or max_completion_tokens", c.OpenAIMaxTokensParam)
+	}
 	switch c.AdminAuth = or(getenv("ADMIN_AUTH"), "key"); c.AdminAuth {
 	case "key", "iam":
 	default:

@@ -27,20 +27,35 @@ type Client struct {
 	hc     *http.Client
 	url    string // baseURL + "/chat/completions"
 	apiKey string
+	// completionTokens sends the output limit as max_completion_tokens, which
+	// OpenAI's reasoning models require, instead of max_tokens, which most
+	// OpenAI-compatible servers (vLLM, Ollama, Azure's older API versions) know.
+	completionTokens bool
 }
+
+// Option configures a Client.
+type Option func(*Client)
+
+// MaxCompletionTokens makes the Client send the output limit as
+// max_completion_tokens instead of max_tokens.
+func MaxCompletionTokens() Option { return func(c *Client) { c.completionTokens = true } }
 
 // New returns a Client for the API at baseURL, such as "https://api.openai.com/v1";
 // requests go to baseURL + "/chat/completions". apiKey is sent as a bearer token,
 // and not at all when empty. A nil hc means http.DefaultClient.
-func New(hc *http.Client, baseURL, apiKey string) *Client {
+func New(hc *http.Client, baseURL, apiKey string, opts ...Option) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{
+	c := &Client{
 		hc:     hc,
 		url:    strings.TrimRight(baseURL, "/") + "/chat/completions",
 		apiKey: apiKey,
 	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Stream sends req with "stream": true and returns the answer as it arrives. It
@@ -134,6 +149,7 @@ type wireRequest struct {
 	Model         string         `json:"model"`
 	Messages      []chat.Message `json:"messages"`
 	MaxTokens     int            `json:"max_tokens,omitempty"`
+	MaxCompTokens int            `json:"max_completion_tokens,omitempty"`
 	Temperature   *float64       `json:"temperature,omitempty"`
 	TopP          *float64       `json:"top_p,omitempty"`
 	Stop          []string       `json:"stop,omitempty"`
@@ -170,6 +186,9 @@ func (c *Client) post(ctx context.Context, req *chat.Request, stream bool) (*htt
 		Stop:        req.Stop,
 		User:        req.User,
 		Stream:      stream,
+	}
+	if c.completionTokens {
+		body.MaxTokens, body.MaxCompTokens = 0, req.MaxTokens
 	}
 	if body.Messages == nil {
 		body.Messages = []chat.Message{}
