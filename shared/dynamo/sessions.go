@@ -95,10 +95,11 @@ func decodeSession(tenantID string, it map[string]types.AttributeValue) session.
 const maxAppendTries = 100
 
 // AppendTurn appends msgs as the next turn of the session, creating the session
-// (or a new generation of an expired one) when needed. A concurrent append that
-// took the next turn number first makes it append after that turn instead: no turn
-// is lost and none interleaves with another.
-func (s *Store) AppendTurn(ctx context.Context, tenantID, id string, msgs []session.Message, now time.Time, exp session.Expiry) error {
+// (or a new generation of an expired one) when needed. known is the session as the
+// caller loaded it (nil when it found none), which saves reading it again. A
+// concurrent append that took the next turn number first makes it append after
+// that turn instead: no turn is lost and none interleaves with another.
+func (s *Store) AppendTurn(ctx context.Context, tenantID, id string, known *session.Session, msgs []session.Message, now time.Time, exp session.Expiry) error {
 	doc, err := json.Marshal(msgs)
 	if err != nil {
 		return fmt.Errorf("dynamo: append turn: %w", err)
@@ -107,6 +108,19 @@ func (s *Store) AppendTurn(ctx context.Context, tenantID, id string, msgs []sess
 		cur session.Session
 		seq int64 // 0: (re)load the session first
 	)
+	switch {
+	case known != nil:
+		cur, seq = *known, 1
+		if n := len(cur.Turns); n > 0 {
+			seq = cur.Turns[n-1].Seq + 1
+		}
+	default: // none was found: create it, unless another request just did
+		if cur, err = s.createSession(ctx, tenantID, id, now, exp); err == nil {
+			seq = 1
+		} else if !errors.Is(err, session.ErrConflict) {
+			return err
+		}
+	}
 	for try := 0; try < maxAppendTries; try++ {
 		if seq == 0 {
 			var err error

@@ -15,14 +15,15 @@ import (
 // Sessions stores server-side conversations. *dynamo.Store implements it.
 type Sessions interface {
 	LoadSession(ctx context.Context, tenantID, id string, now time.Time, exp session.Expiry) (session.Session, error)
-	AppendTurn(ctx context.Context, tenantID, id string, msgs []session.Message, now time.Time, exp session.Expiry) error
+	AppendTurn(ctx context.Context, tenantID, id string, known *session.Session, msgs []session.Message, now time.Time, exp session.Expiry) error
 }
 
 // sessionState is a request's session: what it sent, and the answer so far.
 type sessionState struct {
 	tenantID string
-	sent     []chat.Message // the request's own messages, stored as the turn
-	left     int            // stored turns left out of the prompt
+	known    *session.Session // as loaded; nil when there was none
+	sent     []chat.Message   // the request's own messages, stored as the turn
+	left     int              // stored turns left out of the prompt
 	answer   strings.Builder
 }
 
@@ -38,6 +39,9 @@ func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) error {
 		return apierr.StoreUnavailable("read the session", err)
 	}
 	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.messages}
+	if err == nil {
+		x.session.known = &sess
+	}
 	x.c.messages, x.session.left = session.Prompt(sess.Turns, x.c.messages, x.h.SessionWindow)
 	return nil
 }
@@ -57,7 +61,7 @@ func (x *exchange) saveTurn(ctx context.Context) error {
 	msgs = append(msgs, session.Message{Role: chat.RoleAssistant, Content: x.session.answer.String(), CreatedAt: now})
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	if err := x.h.Sessions.AppendTurn(sctx, x.session.tenantID, x.c.sessionID, msgs, now, x.h.SessionExpiry); err != nil {
+	if err := x.h.Sessions.AppendTurn(sctx, x.session.tenantID, x.c.sessionID, x.session.known, msgs, now, x.h.SessionExpiry); err != nil {
 		x.h.Log.ErrorContext(sctx, "save session turn", "requestId", x.reqID, "err", err)
 		return &apierr.Error{Kind: apierr.Unavailable, Code: "session_write_failed",
 			Message: "the answer could not be saved to the session; the session does not contain this turn", Err: err}

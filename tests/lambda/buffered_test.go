@@ -166,7 +166,7 @@ func TestSessionsFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := session.Expiry{Idle: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour}
-	if err := st.AppendTurn(ctx, "acme", "support-chat-42", []session.Message{{Role: "user", Content: "hi", CreatedAt: now}, {Role: "assistant", Content: "hello", CreatedAt: now}}, now, exp); err != nil {
+	if err := st.AppendTurn(ctx, "acme", "support-chat-42", nil, []session.Message{{Role: "user", Content: "hi", CreatedAt: now}, {Role: "assistant", Content: "hello", CreatedAt: now}}, now, exp); err != nil {
 		t.Fatal(err)
 	}
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "sessions"), env)
