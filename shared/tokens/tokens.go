@@ -27,7 +27,7 @@ func Bound(text string) int { return len(text) }
 func PromptBound(msgs []chat.Message) int {
 	n := perPrompt
 	for _, m := range msgs {
-		n += perMessage + len(m.Content)
+		n += perMessage + Bound(m.Content)
 	}
 	return n
 }
