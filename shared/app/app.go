@@ -137,9 +137,13 @@ func (a *App) registerUsage(mux *http.ServeMux) {
 	}))
 }
 
-func (a *App) registerChat(mux *http.ServeMux) {
+func (a *App) registerChat(mux *http.ServeMux) { gateway.New(a.ChatDeps()).Register(mux) }
+
+// ChatDeps returns the chat gateway's dependencies as the App wires them; a
+// benchmark can change one (Ledger nil: no governance) and build its own handler.
+func (a *App) ChatDeps() gateway.Deps {
 	c := a.Config
-	gateway.New(gateway.Deps{
+	return gateway.Deps{
 		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store, Metrics: a.Metrics,
 		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
 		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
@@ -147,7 +151,7 @@ func (a *App) registerChat(mux *http.ServeMux) {
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
 		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
 		Now: func() time.Time { return a.Now() },
-	}).Register(mux)
+	}
 }
 
 func (a *App) registerHealth(mux *http.ServeMux) {

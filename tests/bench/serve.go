@@ -9,31 +9,22 @@ import (
 	"github.com/tollgate/tollgate/shared/gateway"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/provider/openai"
-	"github.com/tollgate/tollgate/shared/route"
-	"github.com/tollgate/tollgate/shared/session"
 	"github.com/tollgate/tollgate/shared/web"
 )
 
 // Handler returns the handler the local server runs for a. Governed, it is
 // a.Local() itself: every route, with budgets, rate limits and metering. Not
-// governed, it is the chat routes wired as app.App.registerChat wires them (keep
-// the two in step), but with no Ledger (gateway.Deps.Ledger nil: no admission or
+// governed, it is the chat routes wired as the App wires them (app.App.ChatDeps),
+// but with no Ledger (gateway.Deps.Ledger nil: no admission or
 // settlement writes), behind the same web.Wrap; logs and EMF metrics stay on.
 func Handler(a *app.App, governed bool) http.Handler {
 	if governed {
 		return a.Local()
 	}
-	c := a.Config
+	d := a.ChatDeps()
+	d.Ledger = nil
 	mux := http.NewServeMux()
-	gateway.New(gateway.Deps{
-		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: nil, Sessions: a.Store, Metrics: a.Metrics,
-		SessionExpiry: session.Expiry{Idle: c.SessionIdleTTL, MaxAge: c.SessionMaxAge}, SessionWindow: c.SessionHistoryTokens,
-		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
-		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
-		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
-		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
-		Now: func() time.Time { return a.Now() },
-	}).Register(mux)
+	gateway.New(d).Register(mux)
 	return web.Wrap(web.Routes(mux), a.Log, "local")
 }
 

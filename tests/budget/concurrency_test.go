@@ -51,6 +51,25 @@ func complete(t *testing.T, url, key, text string, maxTokens int) outcome {
 	return outcome{status: res.StatusCode, code: m.Error.Code, total: m.Usage.Total, retry: res.Header.Get("Retry-After")}
 }
 
+// burst runs send(0..n-1) concurrently, all released at once, and returns the
+// outcomes in order.
+func burst(n int, send func(i int) outcome) []outcome {
+	results := make([]outcome, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = send(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results
+}
+
 func admin(t *testing.T, url, method, path string, body any) map[string]any {
 	t.Helper()
 	b, _ := json.Marshal(body)
@@ -85,20 +104,9 @@ func TestConcurrentBudgetAcrossProcesses(t *testing.T) {
 	admin(t, urls[0], "PUT", "/admin/tenants/acme", map[string]any{"tokenBudget": map[string]any{"daily": daily, "monthly": 1_000_000}})
 	key := admin(t, urls[0], "POST", "/admin/tenants/acme/keys", nil)["key"].(string)
 
-	const n = 200
-	results := make([]outcome, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i] = complete(t, urls[i%2], key, fmt.Sprintf("request %d asks for a short echo", i), 8)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := burst(200, func(i int) outcome {
+		return complete(t, urls[i%2], key, fmt.Sprintf("request %d asks for a short echo", i), 8)
+	})
 
 	var admitted, refused int
 	var sum int64
@@ -150,19 +158,7 @@ func TestRequestsPerMinuteAcrossProcesses(t *testing.T) {
 	key := admin(t, urls[0], "POST", "/admin/tenants/acme/keys", nil)["key"].(string)
 
 	const n = 40
-	results := make([]outcome, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i] = complete(t, urls[i%2], key, "hello", 4)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := burst(n, func(i int) outcome { return complete(t, urls[i%2], key, "hello", 4) })
 	admitted := 0
 	for i, r := range results {
 		switch {

@@ -228,36 +228,7 @@ func wantError(t *testing.T, r response, status int, code, param string) {
 }
 
 // checkErrorBody checks an OpenAI error body {"error":{message,type,param,code}}.
-func checkErrorBody(t *testing.T, body []byte, code, param string) {
-	t.Helper()
-	var p struct {
-		Error struct {
-			Message string  `json:"message"`
-			Type    string  `json:"type"`
-			Code    *string `json:"code"`
-			Param   *string `json:"param"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil || p.Error.Message == "" || p.Error.Type == "" {
-		t.Fatalf("body is not an OpenAI error: %s", body)
-	}
-	if got := deref(p.Error.Code); got != code {
-		t.Errorf("error.code = %q, want %q; body %s", got, code, body)
-	}
-	if got := deref(p.Error.Param); got != param {
-		t.Errorf("error.param = %q, want %q; body %s", got, param, body)
-	}
-	if param != "" && !strings.Contains(p.Error.Message, param) {
-		t.Errorf("error.message %q does not name %q", p.Error.Message, param)
-	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
+var checkErrorBody = gatewaytest.CheckErrorBody
 
 // event is one Server-Sent Event as a client sees it.
 type event struct {

@@ -300,6 +300,13 @@ func WantError(t *testing.T, r Response, status int, code, param string) {
 	if r.Header.Get("x-request-id") == "" {
 		t.Error("error response has no x-request-id header")
 	}
+	CheckErrorBody(t, r.Body, code, param)
+}
+
+// CheckErrorBody checks an OpenAI error body {"error":{message,type,param,code}}:
+// its code and param, and that the message names the param.
+func CheckErrorBody(t *testing.T, body []byte, code, param string) {
+	t.Helper()
 	var p struct {
 		Error struct {
 			Message string  `json:"message"`
@@ -308,14 +315,14 @@ func WantError(t *testing.T, r Response, status int, code, param string) {
 			Param   *string `json:"param"`
 		} `json:"error"`
 	}
-	if err := json.Unmarshal(r.Body, &p); err != nil || p.Error.Message == "" || p.Error.Type == "" {
-		t.Fatalf("body is not an OpenAI error: %s", r.Body)
+	if err := json.Unmarshal(body, &p); err != nil || p.Error.Message == "" || p.Error.Type == "" {
+		t.Fatalf("body is not an OpenAI error: %s", body)
 	}
 	if got := deref(p.Error.Code); got != code {
-		t.Errorf("error.code = %q, want %q; body %s", got, code, r.Body)
+		t.Errorf("error.code = %q, want %q; body %s", got, code, body)
 	}
 	if got := deref(p.Error.Param); got != param {
-		t.Errorf("error.param = %q, want %q; body %s", got, param, r.Body)
+		t.Errorf("error.param = %q, want %q; body %s", got, param, body)
 	}
 	if param != "" && !strings.Contains(p.Error.Message, param) {
 		t.Errorf("error.message %q does not name %q", p.Error.Message, param)
