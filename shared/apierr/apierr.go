@@ -135,9 +135,6 @@ func Body(err error) Payload {
 	return Payload{Error: d}
 }
 
-// Status returns the HTTP status for err.
-func Status(err error) int { return From(err).Kind.Status() }
-
 // Write writes err as a JSON error response: status from its Kind, Retry-After when
 // set, and the OpenAI-shaped body.
 func Write(w http.ResponseWriter, err error) {

@@ -68,7 +68,7 @@ func TestGolden(t *testing.T) {
 func TestFromWrapped(t *testing.T) {
 	inner := apierr.New(apierr.NotFound, "x", "y")
 	wrapped := errors.Join(errors.New("ctx"), inner)
-	if got := apierr.Status(wrapped); got != 404 {
+	if got := apierr.From(wrapped).Kind.Status(); got != 404 {
 		t.Errorf("Status(wrapped 404) = %d", got)
 	}
 }

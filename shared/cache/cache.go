@@ -62,10 +62,3 @@ func (c *TTL[K, V]) Put(k K, v V, now time.Time) {
 	}
 	c.m[k] = entry[V]{v, now.Add(c.ttl)}
 }
-
-// Delete forgets k.
-func (c *TTL[K, V]) Delete(k K) {
-	c.mu.Lock()
-	delete(c.m, k)
-	c.mu.Unlock()
-}
