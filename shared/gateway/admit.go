@@ -38,7 +38,7 @@ const settleTimeout = 5 * time.Second
 // *apierr.Error. On success the budget and rate-limit headers are set and the
 // output limit is clamped when the budget required it.
 func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant.Config) error {
-	maxOut := int64(x.c.maxTokens)
+	maxOut := int64(x.c.req.MaxTokens)
 	if maxOut == 0 {
 		maxOut = int64(x.h.DefaultMaxOutputTokens)
 	}
@@ -48,7 +48,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 		Now:       x.h.Now(), // as late as possible: instances' stamps reach the store in another order
 		Budget: budget.Limits{Daily: cfg.TokenBudget.Daily, Monthly: cfg.TokenBudget.Monthly,
 			MinOutput: cfg.TokenBudget.MinOutputTokens},
-		Prompt:    int64(tokens.PromptBound(x.c.messages)),
+		Prompt:    int64(tokens.RequestBound(&x.c.req)),
 		MaxOutput: maxOut,
 		Lease:     x.h.RequestTimeout + time.Minute,
 	}
@@ -60,7 +60,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	}
 	if l := cfg.RateLimit.TokensPerMinute; l > 0 {
 		a.Rates = append(a.Rates, ratelimit.Cost{Name: ratelimit.Tokens, Limit: l,
-			Units: int64(tokens.PromptEstimate(x.c.messages)) + maxOut})
+			Units: int64(tokens.RequestEstimate(&x.c.req)) + maxOut})
 	}
 	adm, err := x.h.Ledger.Admit(ctx, a)
 	var ex *budget.ExhaustedError
@@ -86,7 +86,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	}
 	x.res = &adm.Reservation
 	if adm.Clamped {
-		x.c.maxTokens = int(adm.Output)
+		x.c.req.MaxTokens = int(adm.Output)
 		w.Header().Set(HeaderMaxTokensClamped, strconv.FormatInt(adm.Output, 10))
 	}
 	x.setGovernanceHeaders(w, cfg, adm)

@@ -13,16 +13,13 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 )
 
-// call is a chat request in the gateway's own terms, whichever API it came from.
+// call is a decoded and validated chat request, whichever API it came from: the
+// provider-neutral chat.Request (without a model: each attempt copies it and
+// sets its own), and what only the gateway acts on.
 type call struct {
-	native       bool // POST /chat rather than /v1/chat/completions
-	model        string
-	messages     []chat.Message
-	maxTokens    int // 0: DEFAULT_MAX_OUTPUT_TOKENS
-	temperature  *float64
-	topP         *float64
-	stop         []string
-	user         string
+	req          chat.Request // MaxTokens 0: DEFAULT_MAX_OUTPUT_TOKENS
+	native       bool         // POST /chat rather than /v1/chat/completions
+	model        string       // the model the client asked for, if any
 	stream       bool
 	includeUsage bool // OpenAI stream_options.include_usage
 	sessionID    string
@@ -69,7 +66,7 @@ func decodeOpenAI(body []byte) (*call, error) {
 	if err := strictDecode(body, &req); err != nil {
 		return nil, err
 	}
-	c := &call{model: req.Model, user: req.User, temperature: req.Temperature, topP: req.TopP}
+	c := &call{model: req.Model, req: chat.Request{User: req.User, Temperature: req.Temperature, TopP: req.TopP}}
 	if req.Stream != nil {
 		c.stream = *req.Stream
 	}
@@ -83,7 +80,7 @@ func decodeOpenAI(body []byte) (*call, error) {
 		return nil, invalid("unsupported_parameter", "n", "n must be 1: Tollgate returns one choice per request")
 	}
 	var err error
-	if c.messages, err = openAIMessages(req.Messages); err != nil {
+	if c.req.Messages, err = openAIMessages(req.Messages); err != nil {
 		return nil, err
 	}
 	mt := req.MaxCompletionTokens
@@ -91,13 +88,13 @@ func decodeOpenAI(body []byte) (*call, error) {
 	if mt == nil {
 		mt, param = req.MaxTokens, "max_tokens"
 	}
-	if c.maxTokens, err = maxTokens(mt, param); err != nil {
+	if c.req.MaxTokens, err = maxTokens(mt, param); err != nil {
 		return nil, err
 	}
-	if c.stop, err = decodeStop(req.Stop); err != nil {
+	if c.req.Stop, err = decodeStop(req.Stop); err != nil {
 		return nil, err
 	}
-	return c, sampling(c)
+	return c, sampling(&c.req)
 }
 
 // strictDecode decodes one JSON object into v, refusing unknown and unsupported
@@ -178,7 +175,7 @@ func openAIMessages(raw []json.RawMessage) ([]chat.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = chat.Message{Role: role, Content: text}
+		out[i] = chat.TextMessage(role, text)
 	}
 	return out, nil
 }
@@ -240,11 +237,11 @@ func decodeStop(raw json.RawMessage) ([]string, error) {
 	return many, nil
 }
 
-func sampling(c *call) error {
-	if c.temperature != nil && (*c.temperature < 0 || *c.temperature > 2) {
+func sampling(r *chat.Request) error {
+	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
 		return invalid("invalid_value", "temperature", "temperature must be between 0 and 2")
 	}
-	if c.topP != nil && (*c.topP < 0 || *c.topP > 1) {
+	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
 		return invalid("invalid_value", "top_p", "top_p must be between 0 and 1")
 	}
 	return nil
@@ -270,24 +267,25 @@ func decodeNative(body []byte) (*call, error) {
 	if err := strictDecode(body, &req); err != nil {
 		return nil, err
 	}
-	c := &call{native: true, model: req.ModelID, stream: req.Stream, temperature: req.Temperature, topP: req.TopP, sessionID: req.SessionID}
+	c := &call{native: true, model: req.ModelID, stream: req.Stream, sessionID: req.SessionID,
+		req: chat.Request{Temperature: req.Temperature, TopP: req.TopP}}
 	if req.SessionID != "" && !sessionIDPattern.MatchString(req.SessionID) {
 		return nil, invalid("invalid_session_id", "sessionId", "sessionId must match [A-Za-z0-9_-]{1,128}")
 	}
 	var err error
-	if c.messages, err = openAIMessages(req.Messages); err != nil {
+	if c.req.Messages, err = openAIMessages(req.Messages); err != nil {
 		return nil, err
 	}
-	if c.maxTokens, err = maxTokens(req.MaxTokens, "maxTokens"); err != nil {
+	if c.req.MaxTokens, err = maxTokens(req.MaxTokens, "maxTokens"); err != nil {
 		return nil, err
 	}
-	if c.stop, err = decodeStop(req.Stop); err != nil {
+	if c.req.Stop, err = decodeStop(req.Stop); err != nil {
 		return nil, invalid("invalid_value", "stopSequences", "stopSequences must be a string or an array of at most 4 strings")
 	}
-	if c.topP != nil && (*c.topP < 0 || *c.topP > 1) {
+	if c.req.TopP != nil && (*c.req.TopP < 0 || *c.req.TopP > 1) {
 		return nil, invalid("invalid_value", "topP", "topP must be between 0 and 1")
 	}
-	if c.temperature != nil && (*c.temperature < 0 || *c.temperature > 2) {
+	if c.req.Temperature != nil && (*c.req.Temperature < 0 || *c.req.Temperature > 2) {
 		return nil, invalid("invalid_value", "temperature", "temperature must be between 0 and 2")
 	}
 	return c, nil

@@ -15,9 +15,10 @@ func TestDecodeOpenAI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.model != "echo/echo-1" || !c.stream || !c.includeUsage || c.maxTokens != 20 || c.user != "u1" ||
-		len(c.stop) != 1 || *c.temperature != 0.5 || len(c.messages) != 3 ||
-		c.messages[0] != (chat.Message{Role: "system", Content: "be brief"}) || c.messages[1].Content != "hi there" {
+	r := &c.req
+	if c.model != "echo/echo-1" || !c.stream || !c.includeUsage || r.MaxTokens != 20 || r.User != "u1" ||
+		len(r.Stop) != 1 || *r.Temperature != 0.5 || len(r.Messages) != 3 ||
+		r.Messages[0].Role != "system" || r.Messages[0].Text() != "be brief" || r.Messages[1].Text() != "hi there" {
 		t.Errorf("decoded %+v", c)
 	}
 }
@@ -85,10 +86,10 @@ func FuzzDecodeChatRequest(f *testing.F) {
 				}
 				continue
 			}
-			if len(c.messages) == 0 || c.maxTokens < 0 {
+			if len(c.req.Messages) == 0 || c.req.MaxTokens < 0 {
 				t.Fatalf("accepted an unusable call: %+v", c)
 			}
-			for _, m := range c.messages {
+			for _, m := range c.req.Messages {
 				if m.Role != chat.RoleSystem && m.Role != chat.RoleUser && m.Role != chat.RoleAssistant {
 					t.Fatalf("accepted role %q", m.Role)
 				}

@@ -134,16 +134,15 @@ func routeError(err error, native bool) error {
 	return err
 }
 
-// request is what the provider of m is asked.
+// request is what the provider of m is asked: a copy of the decoded request with
+// m's model and the output limit in force.
 func (x *exchange) request(m model.Name) *chat.Request {
-	maxTokens := x.c.maxTokens
-	if maxTokens == 0 {
-		maxTokens = x.h.DefaultMaxOutputTokens
+	r := x.c.req
+	r.Model = m.Model
+	if r.MaxTokens == 0 {
+		r.MaxTokens = x.h.DefaultMaxOutputTokens
 	}
-	return &chat.Request{
-		Model: m.Model, Messages: x.c.messages, MaxTokens: maxTokens,
-		Temperature: x.c.temperature, TopP: x.c.topP, Stop: x.c.stop, User: x.c.user,
-	}
+	return &r
 }
 
 // result is one value from a provider stream.
@@ -260,7 +259,7 @@ func (x *exchange) finalUsage() chat.Usage {
 		return *x.usage
 	}
 	return chat.Usage{
-		InputTokens:  tokens.PromptEstimate(x.c.messages),
+		InputTokens:  tokens.RequestEstimate(&x.c.req),
 		OutputTokens: (x.outBytes + 3) / 4,
 		Estimated:    true,
 	}

@@ -38,11 +38,11 @@ func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) error {
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
 		return apierr.StoreUnavailable("read the session", err)
 	}
-	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.messages}
+	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.req.Messages}
 	if err == nil {
 		x.session.known = &sess
 	}
-	x.c.messages, x.session.left = session.Prompt(sess.Turns, x.c.messages, x.h.SessionWindow)
+	x.c.req.Messages, x.session.left = session.Prompt(sess.Turns, x.c.req.Messages, x.h.SessionWindow)
 	return nil
 }
 
@@ -56,7 +56,7 @@ func (x *exchange) saveTurn(ctx context.Context) error {
 	now := x.h.Now()
 	msgs := make([]session.Message, 0, len(x.session.sent)+1)
 	for _, m := range x.session.sent {
-		msgs = append(msgs, session.Message{Role: m.Role, Content: m.Content, CreatedAt: x.start})
+		msgs = append(msgs, session.Message{Role: m.Role, Content: m.Text(), CreatedAt: x.start})
 	}
 	msgs = append(msgs, session.Message{Role: chat.RoleAssistant, Content: x.session.answer.String(), CreatedAt: now})
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)

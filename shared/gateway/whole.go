@@ -30,9 +30,11 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 		return
 	}
 	x.ttft = x.h.Now().Sub(x.start)
-	x.usage, x.finish, x.outBytes = comp.Usage, comp.FinishReason, len(comp.Text)
+	choice := &comp.Choices[0]
+	text := choice.Message.Text()
+	x.usage, x.finish, x.outBytes = comp.Usage, choice.FinishReason, len(text)
 	if x.session != nil {
-		x.session.answer.WriteString(comp.Text)
+		x.session.answer.WriteString(text)
 		if err := x.saveTurn(ctx); err != nil {
 			x.outcome = "session_write_failed"
 			apierr.Write(w, err)
@@ -49,7 +51,7 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	hd.Set(HeaderOutputTokens, strconv.Itoa(u.OutputTokens))
 	hd.Set(HeaderTotalTokens, strconv.Itoa(u.Total()))
 	hd.Set(HeaderLatency, strconv.FormatFloat(latency, 'f', -1, 64))
-	msg := openAIMessageOut{Role: chat.RoleAssistant, Content: comp.Text}
+	msg := openAIMessageOut{Role: chat.RoleAssistant, Content: text}
 	finish := x.finishReason()
 	if x.c.native {
 		web.JSON(w, http.StatusOK, nativeResponse{ID: x.id, Model: x.model.String(), Message: msg,
@@ -85,23 +87,25 @@ func (x *exchange) completeOnce(ctx context.Context, m model.Name) (chat.Complet
 	}
 	defer p.stop()
 	var b strings.Builder
-	var comp chat.Completion
+	var (
+		finish string
+		usage  *chat.Usage
+	)
 	idle := time.NewTimer(x.h.IdleTimeout)
 	defer idle.Stop()
 	for {
 		if errors.Is(res.err, io.EOF) {
-			comp.Text = b.String()
-			return comp, nil
+			return chat.TextCompletion(b.String(), finish, usage), nil
 		}
 		if res.err != nil {
 			return chat.Completion{}, res.err
 		}
 		b.WriteString(res.chunk.Text)
 		if res.chunk.Usage != nil {
-			comp.Usage = res.chunk.Usage
+			usage = res.chunk.Usage
 		}
 		if res.chunk.FinishReason != "" {
-			comp.FinishReason = res.chunk.FinishReason
+			finish = res.chunk.FinishReason
 		}
 		idle.Reset(x.h.IdleTimeout)
 		select {

@@ -78,15 +78,15 @@ func Prompt(turns []Turn, req []chat.Message, window int) ([]chat.Message, int) 
 	var system, rest []chat.Message
 	seen := map[string]bool{}
 	addSystem := func(m chat.Message) {
-		if !seen[m.Content] {
-			seen[m.Content] = true
+		if t := m.Text(); !seen[t] {
+			seen[t] = true
 			system = append(system, m)
 		}
 	}
 	for _, t := range turns {
 		for _, m := range t.Messages {
 			if m.Role == chat.RoleSystem {
-				addSystem(chat.Message{Role: m.Role, Content: m.Content})
+				addSystem(chat.TextMessage(m.Role, m.Content))
 			}
 		}
 	}
@@ -116,7 +116,7 @@ func Prompt(turns []Turn, req []chat.Message, window int) ([]chat.Message, int) 
 	for _, t := range turns[first:] {
 		for _, m := range t.Messages {
 			if m.Role != chat.RoleSystem {
-				out = append(out, chat.Message{Role: m.Role, Content: m.Content})
+				out = append(out, chat.TextMessage(m.Role, m.Content))
 			}
 		}
 	}

@@ -23,11 +23,11 @@ func TestPromptKeepsSystemAndNewestTurns(t *testing.T) {
 		turn(2, "user", "middle question", "assistant", "a2"),
 		turn(3, "user", "recent question", "assistant", "a3"),
 	}
-	req := []chat.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "new question"}}
+	req := []chat.Message{chat.TextMessage("system", "be brief"), chat.TextMessage("user", "new question")}
 	msgs, left := session.Prompt(turns, req, 60)
 	var roles []string
 	for _, m := range msgs {
-		roles = append(roles, m.Role+":"+m.Content)
+		roles = append(roles, m.Role+":"+m.Text())
 	}
 	got := strings.Join(roles, "|")
 	want := "system:be brief|user:middle question|assistant:a2|user:recent question|assistant:a3|user:new question"

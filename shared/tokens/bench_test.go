@@ -15,7 +15,7 @@ func benchPrompt(n, size int) []chat.Message {
 	text := strings.Repeat("lorem ipsum ", size/12+1)[:size]
 	msgs := make([]chat.Message, n)
 	for i := range msgs {
-		msgs[i] = chat.Message{Role: chat.RoleUser, Content: text}
+		msgs[i] = chat.TextMessage(chat.RoleUser, text)
 	}
 	return msgs
 }

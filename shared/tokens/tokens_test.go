@@ -13,7 +13,7 @@ func TestEstimates(t *testing.T) {
 			t.Errorf("Estimate(%q) = %d, want %d", text, got, want)
 		}
 	}
-	msgs := []chat.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "日本語のテキスト"}}
+	msgs := []chat.Message{chat.TextMessage("system", "be brief"), chat.TextMessage("user", "日本語のテキスト")}
 	// The bound counts bytes: 8 + 24, plus 4 per message and 3 per prompt.
 	if got := tokens.PromptBound(msgs); got != 3+4+8+4+24 {
 		t.Errorf("PromptBound = %d, want %d", got, 3+4+8+4+24)

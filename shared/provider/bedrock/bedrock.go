@@ -52,19 +52,15 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completi
 	if err != nil {
 		return chat.Completion{}, classify("converse", err)
 	}
-	var comp chat.Completion
+	var sb strings.Builder
 	if msg, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {
-		var sb strings.Builder
 		for _, b := range msg.Value.Content {
 			if t, ok := b.(*types.ContentBlockMemberText); ok {
 				sb.WriteString(t.Value)
 			}
 		}
-		comp.Text = sb.String()
 	}
-	comp.FinishReason = finishReason(out.StopReason)
-	comp.Usage = usage(out.Usage)
-	return comp, nil
+	return chat.TextCompletion(sb.String(), finishReason(out.StopReason), usage(out.Usage)), nil
 }
 
 // request is a chat.Request in Bedrock's terms.
@@ -91,11 +87,12 @@ func convert(req *chat.Request) (request, error) {
 		roles []types.ConversationRole
 		texts []string
 	)
-	for _, m := range req.Messages {
+	for i := range req.Messages {
+		m := &req.Messages[i]
 		var role types.ConversationRole
 		switch m.Role {
 		case chat.RoleSystem:
-			r.system = append(r.system, &types.SystemContentBlockMemberText{Value: m.Content})
+			r.system = append(r.system, &types.SystemContentBlockMemberText{Value: m.Text()})
 			continue
 		case chat.RoleUser:
 			role = types.ConversationRoleUser
@@ -105,14 +102,14 @@ func convert(req *chat.Request) (request, error) {
 			return request{}, badRequest("unsupported message role " + quote(m.Role))
 		}
 		if n := len(roles); n > 0 && roles[n-1] == role {
-			texts[n-1] += "\n\n" + m.Content
+			texts[n-1] += "\n\n" + m.Text()
 			continue
 		}
 		if len(roles) == 0 && role != types.ConversationRoleUser {
 			return request{}, badRequest("the conversation must start with a user message")
 		}
 		roles = append(roles, role)
-		texts = append(texts, m.Content)
+		texts = append(texts, m.Text())
 	}
 	if len(roles) == 0 {
 		return request{}, badRequest("the conversation has no user message")

@@ -30,7 +30,7 @@ func newClient(t *testing.T) (*bedrocktest.Server, *bedrock.Client) {
 }
 
 func userRequest(text string) *chat.Request {
-	return &chat.Request{Model: model, Messages: []chat.Message{{Role: chat.RoleUser, Content: text}}}
+	return &chat.Request{Model: model, Messages: []chat.Message{chat.TextMessage(chat.RoleUser, text)}}
 }
 
 // drain reads s to its end and returns the chunks and the error that ended it,
@@ -96,7 +96,7 @@ func TestStream(t *testing.T) {
 func TestStreamEcho(t *testing.T) {
 	_, c := newClient(t)
 	req := userRequest("how are you")
-	req.Messages = append([]chat.Message{{Role: chat.RoleSystem, Content: "be brief"}}, req.Messages...)
+	req.Messages = append([]chat.Message{chat.TextMessage(chat.RoleSystem, "be brief")}, req.Messages...)
 
 	s, err := c.Stream(t.Context(), req)
 	if err != nil {
@@ -153,8 +153,8 @@ func TestFinishReason(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Complete() error = %v", err)
 			}
-			if comp.FinishReason != tt.want {
-				t.Errorf("Complete().FinishReason = %q, want %q", comp.FinishReason, tt.want)
+			if comp.Choices[0].FinishReason != tt.want {
+				t.Errorf("Complete().FinishReason = %q, want %q", comp.Choices[0].FinishReason, tt.want)
 			}
 		})
 	}
@@ -192,23 +192,17 @@ func TestComplete(t *testing.T) {
 		{
 			name:   "scripted",
 			script: bedrocktest.Script{Chunks: []string{"Hello", ", world"}, Usage: &bedrocktest.Usage{In: 7, Out: 2}},
-			want: chat.Completion{
-				Text: "Hello, world", FinishReason: chat.FinishStop,
-				Usage: &chat.Usage{InputTokens: 7, OutputTokens: 2},
-			},
+			want:   chat.TextCompletion("Hello, world", chat.FinishStop, &chat.Usage{InputTokens: 7, OutputTokens: 2}),
 		},
 		{
 			name:   "echo",
 			script: bedrocktest.Script{},
-			want: chat.Completion{
-				Text: "say it back", FinishReason: chat.FinishStop,
-				Usage: &chat.Usage{InputTokens: 3, OutputTokens: 3},
-			},
+			want:   chat.TextCompletion("say it back", chat.FinishStop, &chat.Usage{InputTokens: 3, OutputTokens: 3}),
 		},
 		{
 			name:   "no usage",
 			script: bedrocktest.Script{Chunks: []string{"x"}, OmitMetadata: true, StopReason: "content_filtered"},
-			want:   chat.Completion{Text: "x", FinishReason: chat.FinishContentFilter},
+			want:   chat.TextCompletion("x", chat.FinishContentFilter, nil),
 		},
 	}
 	for _, tt := range tests {
@@ -237,12 +231,12 @@ func TestRequestMapping(t *testing.T) {
 	req := &chat.Request{
 		Model: model,
 		Messages: []chat.Message{
-			{Role: chat.RoleSystem, Content: "You are terse."},
-			{Role: chat.RoleUser, Content: "Hi."},
-			{Role: chat.RoleUser, Content: "Are you there?"},
-			{Role: chat.RoleAssistant, Content: "Yes."},
-			{Role: chat.RoleSystem, Content: "Answer in French."},
-			{Role: chat.RoleUser, Content: "Say hello."},
+			chat.TextMessage(chat.RoleSystem, "You are terse."),
+			chat.TextMessage(chat.RoleUser, "Hi."),
+			chat.TextMessage(chat.RoleUser, "Are you there?"),
+			chat.TextMessage(chat.RoleAssistant, "Yes."),
+			chat.TextMessage(chat.RoleSystem, "Answer in French."),
+			chat.TextMessage(chat.RoleUser, "Say hello."),
 		},
 		MaxTokens:   64,
 		Temperature: &temp,
@@ -310,17 +304,17 @@ func TestBadRequest(t *testing.T) {
 		req  *chat.Request
 	}{
 		{"nil request", nil},
-		{"no model", &chat.Request{Messages: []chat.Message{{Role: chat.RoleUser, Content: "hi"}}}},
+		{"no model", &chat.Request{Messages: []chat.Message{chat.TextMessage(chat.RoleUser, "hi")}}},
 		{"no messages", &chat.Request{Model: model}},
-		{"only system", &chat.Request{Model: model, Messages: []chat.Message{{Role: chat.RoleSystem, Content: "be nice"}}}},
+		{"only system", &chat.Request{Model: model, Messages: []chat.Message{chat.TextMessage(chat.RoleSystem, "be nice")}}},
 		{"assistant first", &chat.Request{Model: model, Messages: []chat.Message{
-			{Role: chat.RoleSystem, Content: "be nice"},
-			{Role: chat.RoleAssistant, Content: "Hello!"},
-			{Role: chat.RoleUser, Content: "hi"},
+			chat.TextMessage(chat.RoleSystem, "be nice"),
+			chat.TextMessage(chat.RoleAssistant, "Hello!"),
+			chat.TextMessage(chat.RoleUser, "hi"),
 		}}},
 		{"unknown role", &chat.Request{Model: model, Messages: []chat.Message{
-			{Role: chat.RoleUser, Content: "hi"},
-			{Role: "tool", Content: "42"},
+			chat.TextMessage(chat.RoleUser, "hi"),
+			chat.TextMessage("tool", "42"),
 		}}},
 	}
 	for _, tt := range tests {
@@ -689,7 +683,7 @@ func TestModelID(t *testing.T) {
 		srv.Set(id, bedrocktest.Script{Chunks: []string{id}})
 	}
 	for _, id := range ids {
-		s, err := c.Stream(t.Context(), &chat.Request{Model: id, Messages: []chat.Message{{Role: chat.RoleUser, Content: "hi"}}})
+		s, err := c.Stream(t.Context(), &chat.Request{Model: id, Messages: []chat.Message{chat.TextMessage(chat.RoleUser, "hi")}})
 		if err != nil {
 			t.Fatalf("Stream(%q) error = %v", id, err)
 		}

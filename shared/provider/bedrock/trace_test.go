@@ -15,7 +15,7 @@ import (
 func TestForwardsTraceID(t *testing.T) {
 	srv := bedrocktest.NewServer(t)
 	c := bedrock.New(srv.Client())
-	req := &chat.Request{Model: "m", Messages: []chat.Message{{Role: "user", Content: "hi"}}}
+	req := &chat.Request{Model: "m", Messages: []chat.Message{chat.TextMessage("user", "hi")}}
 	const trace = "Root=1-6745a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
 	ctx := chat.WithTraceID(context.Background(), trace)
 	if _, err := c.Complete(ctx, req); err != nil {

@@ -28,7 +28,7 @@ func (*Client) Stream(ctx context.Context, req *chat.Request) (chat.Stream, erro
 	var last string
 	for _, m := range req.Messages {
 		if m.Role == chat.RoleUser {
-			last = m.Content
+			last = m.Text()
 		}
 	}
 	for _, s := range req.Stop {

@@ -36,7 +36,7 @@ func collect(t *testing.T, req *chat.Request) ([]string, chat.Chunk) {
 }
 
 func TestEcho(t *testing.T) {
-	msgs := []chat.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "first"}, {Role: "assistant", Content: "x"}, {Role: "user", Content: "hello  big world"}}
+	msgs := []chat.Message{chat.TextMessage("system", "be brief"), chat.TextMessage("user", "first"), chat.TextMessage("assistant", "x"), chat.TextMessage("user", "hello  big world")}
 	texts, last := collect(t, &chat.Request{Messages: msgs})
 	if got := strings.Join(texts, "|"); got != "hello  |big |world" {
 		t.Errorf("chunks = %q", got)

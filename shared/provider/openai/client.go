@@ -137,17 +137,17 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completi
 			Err:     errors.New("openai: completion without choices"),
 		}
 	}
-	comp := chat.Completion{Text: out.Choices[0].Message.Content, FinishReason: out.Choices[0].FinishReason}
+	var u *chat.Usage
 	if out.Usage != nil {
-		comp.Usage = out.Usage.chat()
+		u = out.Usage.chat()
 	}
-	return comp, nil
+	return chat.TextCompletion(out.Choices[0].Message.Content, out.Choices[0].FinishReason, u), nil
 }
 
 // wireRequest is the request body; unset optional fields are omitted.
 type wireRequest struct {
 	Model         string         `json:"model"`
-	Messages      []chat.Message `json:"messages"`
+	Messages      []wireMessage  `json:"messages"`
 	MaxTokens     int            `json:"max_tokens,omitempty"`
 	MaxCompTokens int            `json:"max_completion_tokens,omitempty"`
 	Temperature   *float64       `json:"temperature,omitempty"`
@@ -156,6 +156,12 @@ type wireRequest struct {
 	User          string         `json:"user,omitempty"`
 	Stream        bool           `json:"stream"`
 	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+}
+
+// wireMessage is one message of the request.
+type wireMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
 }
 
 type streamOptions struct {
@@ -179,7 +185,7 @@ func (u *wireUsage) chat() *chat.Usage {
 func (c *Client) post(ctx context.Context, req *chat.Request, stream bool) (*http.Response, error) {
 	body := wireRequest{
 		Model:       req.Model,
-		Messages:    req.Messages,
+		Messages:    make([]wireMessage, len(req.Messages)),
 		MaxTokens:   req.MaxTokens,
 		Temperature: req.Temperature,
 		TopP:        req.TopP,
@@ -190,8 +196,8 @@ func (c *Client) post(ctx context.Context, req *chat.Request, stream bool) (*htt
 	if c.completionTokens {
 		body.MaxTokens, body.MaxCompTokens = 0, req.MaxTokens
 	}
-	if body.Messages == nil {
-		body.Messages = []chat.Message{}
+	for i := range req.Messages {
+		body.Messages[i] = wireMessage{Role: req.Messages[i].Role, Content: req.Messages[i].Text()}
 	}
 	if stream {
 		body.StreamOptions = includeUsage

@@ -29,8 +29,8 @@ func hello(model string) *chat.Request {
 	return &chat.Request{
 		Model: model,
 		Messages: []chat.Message{
-			{Role: chat.RoleSystem, Content: "Be brief."},
-			{Role: chat.RoleUser, Content: "Hello big world"},
+			chat.TextMessage(chat.RoleSystem, "Be brief."),
+			chat.TextMessage(chat.RoleUser, "Hello big world"),
 		},
 	}
 }
@@ -566,7 +566,7 @@ func TestRequest(t *testing.T) {
 	}{
 		{
 			name: "minimal",
-			req:  &chat.Request{Model: "gpt-test", Messages: []chat.Message{{Role: "user", Content: "hi"}}},
+			req:  &chat.Request{Model: "gpt-test", Messages: []chat.Message{chat.TextMessage("user", "hi")}},
 			want: map[string]any{
 				"model":          "gpt-test",
 				"messages":       []any{map[string]any{"role": "user", "content": "hi"}},
@@ -588,7 +588,7 @@ func TestRequest(t *testing.T) {
 			name: "everything",
 			req: &chat.Request{
 				Model:       "gpt-test",
-				Messages:    []chat.Message{{Role: "system", Content: "sys"}, {Role: "user", Content: "hi"}},
+				Messages:    []chat.Message{chat.TextMessage("system", "sys"), chat.TextMessage("user", "hi")},
 				MaxTokens:   100,
 				Temperature: &temp,
 				TopP:        &topP,
@@ -702,17 +702,17 @@ func TestComplete(t *testing.T) {
 	}{
 		{
 			name: "echo",
-			want: chat.Completion{Text: "Hello big world", FinishReason: "stop", Usage: &chat.Usage{InputTokens: 5, OutputTokens: 3}},
+			want: chat.TextCompletion("Hello big world", "stop", &chat.Usage{InputTokens: 5, OutputTokens: 3}),
 		},
 		{
 			name: "max tokens",
 			req:  func(r *chat.Request) { r.MaxTokens = 1 },
-			want: chat.Completion{Text: "Hello", FinishReason: "length", Usage: &chat.Usage{InputTokens: 5, OutputTokens: 1}},
+			want: chat.TextCompletion("Hello", "length", &chat.Usage{InputTokens: 5, OutputTokens: 1}),
 		},
 		{
 			name:   "no usage",
 			script: openaitest.Script{Chunks: []string{"x"}, OmitUsage: true},
-			want:   chat.Completion{Text: "x", FinishReason: "stop"},
+			want:   chat.TextCompletion("x", "stop", nil),
 		},
 	}
 	for _, tt := range tests {

@@ -14,7 +14,7 @@ import (
 // max_tokens without it.
 func TestMaxCompletionTokens(t *testing.T) {
 	srv := openaitest.NewServer(t)
-	req := &chat.Request{Model: "m", Messages: []chat.Message{{Role: "user", Content: "one two three"}}, MaxTokens: 2}
+	req := &chat.Request{Model: "m", Messages: []chat.Message{chat.TextMessage("user", "one two three")}, MaxTokens: 2}
 	for _, c := range []*openai.Client{
 		openai.New(srv.Client(), srv.URL, "k"),
 		openai.New(srv.Client(), srv.URL, "k", openai.MaxCompletionTokens()),
@@ -23,8 +23,8 @@ func TestMaxCompletionTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if comp.FinishReason != "length" {
-			t.Errorf("finish = %q, want length: the limit did not arrive", comp.FinishReason)
+		if comp.Choices[0].FinishReason != "length" {
+			t.Errorf("finish = %q, want length: the limit did not arrive", comp.Choices[0].FinishReason)
 		}
 	}
 	got := srv.Requests()

@@ -25,7 +25,7 @@ func ExampleNewHandler() {
 	for _, model := range []string{"gpt-echo", "gpt-short"} {
 		s, err := c.Stream(ctx, &chat.Request{
 			Model:    model,
-			Messages: []chat.Message{{Role: chat.RoleUser, Content: "Hello big world"}},
+			Messages: []chat.Message{chat.TextMessage(chat.RoleUser, "Hello big world")},
 		})
 		if err != nil {
 			fmt.Println(err)
@@ -43,14 +43,14 @@ func ExampleNewHandler() {
 			if ch.Text != "" {
 				fmt.Printf("%q ", ch.Text)
 			} else {
-				fmt.Printf("finish=%s usage=%+v\n", ch.FinishReason, *ch.Usage)
+				fmt.Printf("finish=%s in=%d out=%d\n", ch.FinishReason, ch.Usage.InputTokens, ch.Usage.OutputTokens)
 			}
 		}
 		s.Close()
 	}
 	fmt.Println(h.Calls("gpt-echo"), h.Calls("gpt-short"))
 	// Output:
-	// "Hello" " big" " world" finish=stop usage={InputTokens:3 OutputTokens:3 Estimated:false}
-	// "Hi" " there" finish=length usage={InputTokens:3 OutputTokens:2 Estimated:false}
+	// "Hello" " big" " world" finish=stop in=3 out=3
+	// "Hi" " there" finish=length in=3 out=2
 	// 1 1
 }
