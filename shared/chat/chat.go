@@ -398,3 +398,65 @@ func ClassOf(err error) ErrorClass {
 	}
 	return ErrUnavailable
 }
+
+// Issue is something a provider cannot do with a request, found before the call.
+// Param names the request parameter in OpenAI's vocabulary ("seed",
+// "parallel_tool_calls", or a path such as "messages[2].content[0]").
+// A Droppable issue is an optional parameter the provider cannot honour: the
+// gateway refuses the request, or, where the deployment or tenant chose so,
+// drops the parameter (Request.Drop) and says so. Any other issue makes the
+// request impossible on that provider (an image over its size limit, say).
+type Issue struct {
+	Param     string
+	Message   string
+	Droppable bool
+}
+
+// Drop clears the optional parameter param (an Issue's Param) from r, so a
+// provider that cannot honour it can take the request. It reports whether param
+// names such a parameter.
+func (r *Request) Drop(param string) bool {
+	switch param {
+	case "n":
+		r.N = 0
+	case "seed":
+		r.Seed = nil
+	case "presence_penalty":
+		r.PresencePenalty = nil
+	case "frequency_penalty":
+		r.FrequencyPenalty = nil
+	case "logit_bias":
+		r.LogitBias = nil
+	case "logprobs":
+		r.Logprobs, r.TopLogprobs = false, nil
+	case "top_logprobs":
+		r.TopLogprobs = nil
+	case "prediction":
+		r.Prediction = ""
+	case "service_tier":
+		r.ServiceTier = ""
+	case "store":
+		r.Store = nil
+	case "metadata":
+		r.Metadata = nil
+	case "parallel_tool_calls":
+		r.ParallelToolCalls = nil
+	case "reasoning_effort":
+		r.ReasoningEffort = ""
+	case "response_format":
+		r.ResponseFormat = ResponseFormat{}
+	case "tool_choice":
+		r.ToolChoice = ToolChoice{}
+	case "temperature":
+		r.Temperature = nil
+	case "top_p":
+		r.TopP = nil
+	case "stop":
+		r.Stop = nil
+	case "user":
+		r.User = ""
+	default:
+		return false
+	}
+	return true
+}
