@@ -148,6 +148,7 @@ func (a *App) ChatDeps() gateway.Deps {
 		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
 		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
 		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
+		DropUnsupported:   c.UnsupportedParams == "drop",
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
 		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
 		Now: func() time.Time { return a.Now() },

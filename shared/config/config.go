@@ -26,6 +26,7 @@ type Config struct {
 	OpenAIBaseURL          string        // OPENAI_BASE_URL
 	OpenAIAPIKey           string        // OPENAI_API_KEY (secret: never log)
 	OpenAIMaxTokensParam   string        // OPENAI_MAX_TOKENS_PARAM: max_tokens or max_completion_tokens
+	UnsupportedParams      string        // UNSUPPORTED_PARAMS: refuse (default) or drop
 	AdminAPIKey            string        // ADMIN_API_KEY (secret: never log)
 	AdminAuth              string        // ADMIN_AUTH: "key" (default) or "iam"
 	FirstTokenTimeout      time.Duration // FIRST_TOKEN_TIMEOUT
@@ -133,6 +134,11 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MetricsNamespace = or(getenv("METRICS_NAMESPACE"), "Tollgate")
 	c.MetricsEnabled = boolVar(getenv, "METRICS_ENABLED", true, bad)
 	c.MetricsPerTenant = boolVar(getenv, "METRICS_PER_TENANT", true, bad)
+	switch c.UnsupportedParams = or(getenv("UNSUPPORTED_PARAMS"), "refuse"); c.UnsupportedParams {
+	case "refuse", "drop":
+	default:
+		bad("UNSUPPORTED_PARAMS", "%q must be refuse or drop", c.UnsupportedParams)
+	}
 	switch c.OpenAIMaxTokensParam = or(getenv("OPENAI_MAX_TOKENS_PARAM"), "max_tokens"); c.OpenAIMaxTokensParam {
 	case "max_tokens", "max_completion_tokens":
 	default:

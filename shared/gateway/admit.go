@@ -42,6 +42,9 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	if maxOut == 0 {
 		maxOut = int64(x.h.DefaultMaxOutputTokens)
 	}
+	// Every choice may use the whole output limit: n choices reserve n times it.
+	choices := int64(x.c.req.Choices())
+	maxOut *= choices
 	a := dynamo.Admission{
 		TenantID:  cfg.ID,
 		RequestID: x.reqID,
@@ -86,8 +89,9 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	}
 	x.res = &adm.Reservation
 	if adm.Clamped {
-		x.c.req.MaxTokens = int(adm.Output)
-		w.Header().Set(HeaderMaxTokensClamped, strconv.FormatInt(adm.Output, 10))
+		per := max(adm.Output/choices, 1)
+		x.c.req.MaxTokens = int(per)
+		w.Header().Set(HeaderMaxTokensClamped, strconv.FormatInt(per, 10))
 	}
 	x.setGovernanceHeaders(w, cfg, adm)
 	return nil

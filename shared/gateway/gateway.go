@@ -50,6 +50,10 @@ type Deps struct {
 
 	DefaultMaxOutputTokens int
 	MaxRequestBytes        int64
+	// DropUnsupported leaves out parameters the answering model's provider cannot
+	// honour (and says so in x-tollgate-dropped-params) instead of refusing the
+	// request; a tenant's models.unsupportedParams overrides it.
+	DropUnsupported bool
 	// FirstTokenTimeout bounds each attempt until its first token; past it the
 	// attempt counts as timed out and the next model is tried.
 	FirstTokenTimeout time.Duration

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/session"
 )
 
 // call is a decoded and validated chat request, whichever API it came from: the
@@ -23,37 +23,53 @@ type call struct {
 	stream       bool
 	includeUsage bool // OpenAI stream_options.include_usage
 	sessionID    string
+	// legacyFunctions: the request used functions/function_call, so the answer
+	// uses function_call too.
+	legacyFunctions bool
 }
 
-// openAIRequest is the subset of OpenAI's Chat Completions request Tollgate serves.
-// Parameters it cannot honour are listed in unsupported and refused with a 400,
-// never dropped silently.
+// openAIRequest is OpenAI's Chat Completions request. Parameters Tollgate does not
+// serve at all are listed in unsupported and refused with a 400; the ones a
+// particular provider cannot honour are checked against the model (capabilities).
 type openAIRequest struct {
 	Model         string            `json:"model"`
 	Messages      []json.RawMessage `json:"messages"`
 	Stream        *bool             `json:"stream"`
 	StreamOptions *struct {
-		IncludeUsage *bool `json:"include_usage"`
+		IncludeUsage       *bool `json:"include_usage"`
+		IncludeObfuscation *bool `json:"include_obfuscation"`
 	} `json:"stream_options"`
-	MaxTokens           *int64          `json:"max_tokens"`
-	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
-	Temperature         *float64        `json:"temperature"`
-	TopP                *float64        `json:"top_p"`
-	Stop                json.RawMessage `json:"stop"`
-	User                string          `json:"user"`
-	N                   *int64          `json:"n"`
+	MaxTokens           *int64             `json:"max_tokens"`
+	MaxCompletionTokens *int64             `json:"max_completion_tokens"`
+	Temperature         *float64           `json:"temperature"`
+	TopP                *float64           `json:"top_p"`
+	Stop                json.RawMessage    `json:"stop"`
+	User                string             `json:"user"`
+	SafetyIdentifier    string             `json:"safety_identifier"`
+	N                   *int64             `json:"n"`
+	Tools               []json.RawMessage  `json:"tools"`
+	ToolChoice          json.RawMessage    `json:"tool_choice"`
+	ParallelToolCalls   *bool              `json:"parallel_tool_calls"`
+	Functions           []json.RawMessage  `json:"functions"`
+	FunctionCall        json.RawMessage    `json:"function_call"`
+	ResponseFormat      json.RawMessage    `json:"response_format"`
+	ReasoningEffort     *string            `json:"reasoning_effort"`
+	Seed                *float64           `json:"seed"`
+	PresencePenalty     *float64           `json:"presence_penalty"`
+	FrequencyPenalty    *float64           `json:"frequency_penalty"`
+	LogitBias           map[string]float64 `json:"logit_bias"`
+	Logprobs            *bool              `json:"logprobs"`
+	TopLogprobs         *int64             `json:"top_logprobs"`
+	Metadata            map[string]string  `json:"metadata"`
+	Store               *bool              `json:"store"`
+	ServiceTier         *string            `json:"service_tier"`
+	Prediction          json.RawMessage    `json:"prediction"`
 }
 
 // unsupported maps OpenAI parameters the gateway refuses to what to say about them.
 var unsupported = map[string]string{
-	"tools": "tool calling", "tool_choice": "tool calling", "functions": "function calling",
-	"function_call": "function calling", "parallel_tool_calls": "tool calling",
-	"response_format": "structured output", "logprobs": "log probabilities",
-	"top_logprobs": "log probabilities", "audio": "audio output", "modalities": "non-text modalities",
-	"prediction": "predicted outputs", "web_search_options": "web search", "seed": "seeded sampling",
-	"logit_bias": "logit bias", "presence_penalty": "presence penalty", "frequency_penalty": "frequency penalty",
-	"reasoning_effort": "reasoning effort", "service_tier": "service tiers", "store": "stored completions",
-	"metadata": "stored completion metadata",
+	"audio": "audio output", "modalities": "non-text modalities", "web_search_options": "web search",
+	"prompt_cache_key": "prompt cache keys", "prompt_cache_retention": "prompt cache retention", "verbosity": "verbosity",
 }
 
 func invalid(code, param, format string, args ...any) error {
@@ -66,7 +82,13 @@ func decodeOpenAI(body []byte) (*call, error) {
 	if err := strictDecode(body, &req); err != nil {
 		return nil, err
 	}
-	c := &call{model: req.Model, req: chat.Request{User: req.User, Temperature: req.Temperature, TopP: req.TopP}}
+	c := &call{model: req.Model, req: chat.Request{User: req.User, Temperature: req.Temperature, TopP: req.TopP,
+		ParallelToolCalls: req.ParallelToolCalls, Metadata: req.Metadata, Store: req.Store,
+		PresencePenalty: req.PresencePenalty, FrequencyPenalty: req.FrequencyPenalty}}
+	r := &c.req
+	if r.User == "" {
+		r.User = req.SafetyIdentifier
+	}
 	if req.Stream != nil {
 		c.stream = *req.Stream
 	}
@@ -76,25 +98,157 @@ func decodeOpenAI(body []byte) (*call, error) {
 		}
 		c.includeUsage = req.StreamOptions.IncludeUsage != nil && *req.StreamOptions.IncludeUsage
 	}
-	if req.N != nil && *req.N != 1 {
-		return nil, invalid("unsupported_parameter", "n", "n must be 1: Tollgate returns one choice per request")
+	if req.N != nil {
+		if *req.N < 1 || *req.N > maxChoices {
+			return nil, invalid("invalid_value", "n", "n must be an integer from 1 to %d", maxChoices)
+		}
+		r.N = int(*req.N)
 	}
 	var err error
-	if c.req.Messages, err = openAIMessages(req.Messages); err != nil {
+	if r.Messages, err = decodeMessages(req.Messages, "messages"); err != nil {
 		return nil, err
 	}
-	mt := req.MaxCompletionTokens
-	param := "max_completion_tokens"
+	mt, param := req.MaxCompletionTokens, "max_completion_tokens"
 	if mt == nil {
 		mt, param = req.MaxTokens, "max_tokens"
 	}
-	if c.req.MaxTokens, err = maxTokens(mt, param); err != nil {
+	if r.MaxTokens, err = maxTokens(mt, param); err != nil {
 		return nil, err
 	}
-	if c.req.Stop, err = decodeStop(req.Stop); err != nil {
+	if r.Stop, err = decodeStop(req.Stop); err != nil {
 		return nil, err
 	}
-	return c, sampling(&c.req)
+	if err := c.decodeTools(&req); err != nil {
+		return nil, err
+	}
+	if r.ResponseFormat, err = decodeResponseFormat(req.ResponseFormat, "response_format", false); err != nil {
+		return nil, err
+	}
+	if req.ReasoningEffort != nil {
+		if r.ReasoningEffort, err = reasoningEffort(*req.ReasoningEffort, "reasoning_effort"); err != nil {
+			return nil, err
+		}
+	}
+	if err := decodeSampling(&req, r); err != nil {
+		return nil, err
+	}
+	if req.ServiceTier != nil {
+		switch *req.ServiceTier {
+		case "auto", "default", "flex", "scale", "priority":
+			r.ServiceTier = *req.ServiceTier
+		default:
+			return nil, invalid("invalid_value", "service_tier", "service_tier must be auto, default, flex, scale or priority")
+		}
+	}
+	if r.Prediction, err = decodePrediction(req.Prediction); err != nil {
+		return nil, err
+	}
+	if err := validateMetadata(r.Metadata, "metadata"); err != nil {
+		return nil, err
+	}
+	return c, validate(r, openAINames)
+}
+
+// maxChoices bounds n, as OpenAI does.
+const maxChoices = 128
+
+// decodeSampling takes seed, the penalties, logit_bias and logprobs.
+func decodeSampling(req *openAIRequest, r *chat.Request) error {
+	if err := sampling(r); err != nil {
+		return err
+	}
+	if req.Seed != nil {
+		s := *req.Seed
+		if s != math.Trunc(s) || s < math.MinInt64 || s > math.MaxInt64 {
+			return invalid("invalid_type", "seed", "seed must be an integer")
+		}
+		v := int64(s)
+		r.Seed = &v
+	}
+	for name, p := range map[string]*float64{"presence_penalty": r.PresencePenalty, "frequency_penalty": r.FrequencyPenalty} {
+		if p != nil && (*p < -2 || *p > 2) {
+			return invalid("invalid_value", name, "%s must be between -2 and 2", name)
+		}
+	}
+	if req.LogitBias != nil {
+		r.LogitBias = make(map[string]int, len(req.LogitBias))
+		for tok, b := range req.LogitBias {
+			if !isDigits(tok) {
+				return invalid("invalid_value", "logit_bias", "logit_bias keys must be token ids (integers as strings); got %q", clip(tok))
+			}
+			if b != math.Trunc(b) || b < -100 || b > 100 {
+				return invalid("invalid_value", "logit_bias", "logit_bias values must be integers from -100 to 100")
+			}
+			r.LogitBias[tok] = int(b)
+		}
+	}
+	if req.Logprobs != nil {
+		r.Logprobs = *req.Logprobs
+	}
+	if req.TopLogprobs != nil {
+		if *req.TopLogprobs < 0 || *req.TopLogprobs > 20 {
+			return invalid("invalid_value", "top_logprobs", "top_logprobs must be an integer from 0 to 20")
+		}
+		if !r.Logprobs {
+			return invalid("invalid_value", "top_logprobs", "top_logprobs requires logprobs to be true")
+		}
+		v := int(*req.TopLogprobs)
+		r.TopLogprobs = &v
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	if s == "" || len(s) > 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// decodePrediction takes OpenAI's {"type":"content","content": string or text parts}.
+func decodePrediction(raw json.RawMessage) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	var p struct {
+		Type    string          `json:"type"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil || p.Type != "content" {
+		return "", invalid("invalid_value", "prediction", `prediction must be {"type":"content","content":...}`)
+	}
+	parts, err := decodeContent(p.Content, "prediction.content", textOnly)
+	if err != nil {
+		return "", err
+	}
+	return chat.JoinText(parts), nil
+}
+
+// validateMetadata applies OpenAI's limits: 16 pairs, keys of at most 64 and
+// values of at most 512 characters.
+func validateMetadata(m map[string]string, param string) error {
+	if len(m) > 16 {
+		return invalid("invalid_value", param, "%s may hold at most 16 key-value pairs", param)
+	}
+	for k, v := range m {
+		if len(k) > 64 || len(v) > 512 {
+			return invalid("invalid_value", param, "%s keys are at most 64 and values at most 512 characters", param)
+		}
+	}
+	return nil
+}
+
+func reasoningEffort(v, param string) (string, error) {
+	switch v {
+	case "none", "minimal", "low", "medium", "high", "xhigh":
+		return v, nil
+	}
+	return "", invalid("invalid_value", param, "%s must be none, minimal, low, medium, high or xhigh", param)
 }
 
 // strictDecode decodes one JSON object into v, refusing unknown and unsupported
@@ -137,78 +291,9 @@ func jsonKind(k string) string {
 	return "a number"
 }
 
-// openAIMessage is one message; content is a string or an array of text parts.
-type openAIMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-	Name    string          `json:"name"`
-}
-
-func openAIMessages(raw []json.RawMessage) ([]chat.Message, error) {
-	if len(raw) == 0 {
-		return nil, invalid("messages_empty", "messages", "messages must be a non-empty array")
-	}
-	out := make([]chat.Message, len(raw))
-	for i, r := range raw {
-		param := fmt.Sprintf("messages[%d]", i)
-		var m openAIMessage
-		dec := json.NewDecoder(bytes.NewReader(r))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&m); err != nil {
-			if strings.Contains(err.Error(), "unknown field") {
-				name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-				return nil, invalid("unsupported_parameter", param+"."+name, "%s.%s is not supported by this gateway (tool calls, audio and refusals are not)", param, name)
-			}
-			return nil, invalid("invalid_type", param, "%s must be an object with role and content", param)
-		}
-		role := m.Role
-		switch role {
-		case chat.RoleSystem, chat.RoleUser, chat.RoleAssistant:
-		case "developer":
-			role = chat.RoleSystem
-		case "tool", "function":
-			return nil, invalid("unsupported_parameter", param+".role", "%s.role: %q messages are not supported (no tool calling)", param, m.Role)
-		default:
-			return nil, invalid("invalid_value", param+".role", "%s.role must be system, developer, user or assistant", param)
-		}
-		text, err := content(m.Content, param+".content")
-		if err != nil {
-			return nil, err
-		}
-		out[i] = chat.TextMessage(role, text)
-	}
-	return out, nil
-}
-
-// content accepts a string or an array of {"type":"text","text":...} parts.
-func content(raw json.RawMessage, param string) (string, error) {
+func isNull(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", invalid("invalid_value", param, "%s is required", param)
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", invalid("invalid_type", param, "%s must be a string or an array of text parts", param)
-		}
-		return s, nil
-	}
-	var parts []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", invalid("invalid_type", param, "%s must be a string or an array of text parts", param)
-	}
-	var b strings.Builder
-	for i, p := range parts {
-		if p.Type != "text" || p.Text == nil {
-			return "", invalid("unsupported_content", fmt.Sprintf("%s[%d]", param, i),
-				"%s[%d]: only text parts are supported (got type %q; images, audio and files are not)", param, i, p.Type)
-		}
-		b.WriteString(*p.Text)
-	}
-	return b.String(), nil
+	return len(raw) == 0 || string(raw) == "null"
 }
 
 func maxTokens(v *int64, param string) (int, error) {
@@ -222,8 +307,7 @@ func maxTokens(v *int64, param string) (int, error) {
 }
 
 func decodeStop(raw json.RawMessage) ([]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+	if isNull(raw) {
 		return nil, nil
 	}
 	var one string
@@ -247,19 +331,21 @@ func sampling(r *chat.Request) error {
 	return nil
 }
 
-// nativeRequest is the body of POST /chat.
+// nativeRequest is the body of POST /chat. Messages take OpenAI's message shapes.
 type nativeRequest struct {
-	Messages    []json.RawMessage `json:"messages"`
-	ModelID     string            `json:"modelId"`
-	SessionID   string            `json:"sessionId"`
-	Stream      bool              `json:"stream"`
-	MaxTokens   *int64            `json:"maxTokens"`
-	Temperature *float64          `json:"temperature"`
-	TopP        *float64          `json:"topP"`
-	Stop        json.RawMessage   `json:"stopSequences"`
+	Messages        []json.RawMessage `json:"messages"`
+	ModelID         string            `json:"modelId"`
+	SessionID       *string           `json:"sessionId"`
+	Stream          bool              `json:"stream"`
+	MaxTokens       *int64            `json:"maxTokens"`
+	Temperature     *float64          `json:"temperature"`
+	TopP            *float64          `json:"topP"`
+	Stop            json.RawMessage   `json:"stopSequences"`
+	Tools           []json.RawMessage `json:"tools"`
+	ToolChoice      json.RawMessage   `json:"toolChoice"`
+	ResponseFormat  json.RawMessage   `json:"responseFormat"`
+	ReasoningEffort *string           `json:"reasoningEffort"`
 }
-
-var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // decodeNative parses and validates a /chat body.
 func decodeNative(body []byte) (*call, error) {
@@ -267,26 +353,52 @@ func decodeNative(body []byte) (*call, error) {
 	if err := strictDecode(body, &req); err != nil {
 		return nil, err
 	}
-	c := &call{native: true, model: req.ModelID, stream: req.Stream, sessionID: req.SessionID,
+	c := &call{native: true, model: req.ModelID, stream: req.Stream,
 		req: chat.Request{Temperature: req.Temperature, TopP: req.TopP}}
-	if req.SessionID != "" && !sessionIDPattern.MatchString(req.SessionID) {
-		return nil, invalid("invalid_session_id", "sessionId", "sessionId must match [A-Za-z0-9_-]{1,128}")
+	if req.SessionID != nil {
+		if !session.ValidID(*req.SessionID) {
+			return nil, invalid("invalid_session_id", "sessionId", "sessionId must match [A-Za-z0-9_-]{1,128}")
+		}
+		c.sessionID = *req.SessionID
 	}
+	r := &c.req
 	var err error
-	if c.req.Messages, err = openAIMessages(req.Messages); err != nil {
+	if r.Messages, err = decodeMessages(req.Messages, "messages"); err != nil {
 		return nil, err
 	}
-	if c.req.MaxTokens, err = maxTokens(req.MaxTokens, "maxTokens"); err != nil {
+	if r.MaxTokens, err = maxTokens(req.MaxTokens, "maxTokens"); err != nil {
 		return nil, err
 	}
-	if c.req.Stop, err = decodeStop(req.Stop); err != nil {
+	if r.Stop, err = decodeStop(req.Stop); err != nil {
 		return nil, invalid("invalid_value", "stopSequences", "stopSequences must be a string or an array of at most 4 strings")
 	}
-	if c.req.TopP != nil && (*c.req.TopP < 0 || *c.req.TopP > 1) {
+	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
 		return nil, invalid("invalid_value", "topP", "topP must be between 0 and 1")
 	}
-	if c.req.Temperature != nil && (*c.req.Temperature < 0 || *c.req.Temperature > 2) {
+	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
 		return nil, invalid("invalid_value", "temperature", "temperature must be between 0 and 2")
 	}
-	return c, nil
+	if r.Tools, err = decodeNativeTools(req.Tools); err != nil {
+		return nil, err
+	}
+	if r.ToolChoice, err = decodeToolChoice(req.ToolChoice, "toolChoice", true); err != nil {
+		return nil, err
+	}
+	if r.ResponseFormat, err = decodeResponseFormat(req.ResponseFormat, "responseFormat", true); err != nil {
+		return nil, err
+	}
+	if req.ReasoningEffort != nil {
+		if r.ReasoningEffort, err = reasoningEffort(*req.ReasoningEffort, "reasoningEffort"); err != nil {
+			return nil, err
+		}
+	}
+	return c, validate(r, nativeNames)
+}
+
+// clip shortens a client's value for an error message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

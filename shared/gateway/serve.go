@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -46,10 +47,12 @@ type exchange struct {
 	attempts int
 	model    model.Name // the model that answered (or was last tried)
 	ttft     time.Duration
-	outBytes int         // text streamed to the client
+	outBytes int         // answer streamed to the client: text, reasoning, tool calls
 	usage    *chat.Usage // provider-reported usage of the answering attempt
-	finish   string
+	finishes []string    // each choice's finish reason, as reported
+	asm      *assembler  // the answer's messages, when a session stores them
 	outcome  string
+	drops    map[model.Name][]string // parameters left out per model (UNSUPPORTED_PARAMS=drop)
 
 	tenantID      string
 	failures      int  // failed provider attempts, and a failure mid-stream
@@ -85,11 +88,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		return
 	}
 	x.model = x.plan.Models[0]
+	if err := x.checkPlan(&cfg); err != nil {
+		x.reject(w, r, err)
+		return
+	}
+	var history []chat.Message
 	if x.c.sessionID != "" {
-		if err := x.loadSession(r.Context(), &cfg); err != nil {
+		if history, err = x.loadSession(r.Context(), &cfg); err != nil {
 			x.reject(w, r, err)
 			return
 		}
+	}
+	if err := checkToolResults(history, x.requestMessages(), "messages"); err != nil {
+		x.reject(w, r, err)
+		return
 	}
 
 	ctx, cancel := context.WithTimeout(chat.WithTraceID(r.Context(), info.TraceID), h.RequestTimeout)
@@ -135,14 +147,49 @@ func routeError(err error, native bool) error {
 }
 
 // request is what the provider of m is asked: a copy of the decoded request with
-// m's model and the output limit in force.
+// m's model and the output limit in force, without the parameters dropped for m.
 func (x *exchange) request(m model.Name) *chat.Request {
 	r := x.c.req
 	r.Model = m.Model
 	if r.MaxTokens == 0 {
 		r.MaxTokens = x.h.DefaultMaxOutputTokens
 	}
+	for _, p := range x.drops[m] {
+		r.Drop(p)
+	}
 	return &r
+}
+
+// observe notes what a chunk of the answer carried: bytes (for the estimate
+// when the provider reports no usage), the finish reason of its choice, and, for
+// a session, the answer itself.
+func (x *exchange) observe(c *chat.Chunk) {
+	x.outBytes += len(c.Text) + len(c.Reasoning) + len(c.Refusal)
+	if c.ToolCall != nil {
+		x.outBytes += len(c.ToolCall.Name) + len(c.ToolCall.Arguments)
+	}
+	if c.FinishReason != "" && c.Choice >= 0 && c.Choice < maxChoices {
+		for len(x.finishes) <= c.Choice {
+			x.finishes = append(x.finishes, "")
+		}
+		x.finishes[c.Choice] = c.FinishReason
+	}
+	if x.asm != nil {
+		x.asm.add(c)
+	}
+}
+
+// finishReasons returns one finish reason per requested choice: the provider's,
+// or stop.
+func (x *exchange) finishReasons() []string {
+	out := make([]string, x.c.req.Choices())
+	for i := range out {
+		out[i] = chat.FinishStop
+		if i < len(x.finishes) && x.finishes[i] != "" {
+			out[i] = x.finishes[i]
+		}
+	}
+	return out
 }
 
 // result is one value from a provider stream.
@@ -251,6 +298,9 @@ func (x *exchange) setHeaders(w http.ResponseWriter) {
 	hd.Set(HeaderModel, x.model.String())
 	hd.Set(HeaderModelSource, string(x.plan.Source))
 	hd.Set(HeaderAttempts, strconv.Itoa(x.attempts))
+	if d := x.drops[x.model]; len(d) > 0 {
+		hd.Set(HeaderDroppedParams, strings.Join(d, ","))
+	}
 }
 
 // finalUsage is the usage to report: the provider's, or an estimate marked so.
@@ -321,6 +371,9 @@ func (x *exchange) log(ctx context.Context, info *web.Info) {
 			slog.Float64("latencyMs", ms(x.h.Now().Sub(x.start))),
 			slog.Float64("timeToFirstTokenMs", ms(x.ttft)),
 		)
+	}
+	if x.res != nil && x.res.Tokens > 0 {
+		attrs = append(attrs, slog.Int64("reservedTokens", x.res.Tokens))
 	}
 	info.AddAttrs(attrs...)
 }

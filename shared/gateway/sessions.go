@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/apierr"
@@ -18,32 +17,50 @@ type Sessions interface {
 	AppendTurn(ctx context.Context, tenantID, id string, known *session.Session, msgs []session.Message, now time.Time, exp session.Expiry) error
 }
 
-// sessionState is a request's session: what it sent, and the answer so far.
+// sessionState is a request's session: what it sent, and what it loaded.
 type sessionState struct {
 	tenantID string
 	known    *session.Session // as loaded; nil when there was none
 	sent     []chat.Message   // the request's own messages, stored as the turn
 	left     int              // stored turns left out of the prompt
-	answer   strings.Builder
 }
 
 // loadSession prepends the session's history to the request's messages, leaving
 // out the oldest turns past the window; the budget then reserves what is really
-// sent. An absent or expired session starts empty.
-func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) error {
+// sent. An absent or expired session starts empty. It returns the history that
+// went into the prompt.
+func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) ([]chat.Message, error) {
 	if x.h.Sessions == nil {
-		return apierr.InvalidParam("sessions_unsupported", "sessionId", "sessionId: this deployment does not store sessions")
+		return nil, apierr.InvalidParam("sessions_unsupported", "sessionId", "sessionId: this deployment does not store sessions")
+	}
+	if x.c.req.Choices() > 1 {
+		return nil, apierr.InvalidParam("invalid_value", "n", "a session stores one answer a turn: n must be 1 with sessionId")
 	}
 	sess, err := x.h.Sessions.LoadSession(ctx, cfg.ID, x.c.sessionID, x.start, x.h.SessionExpiry)
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
-		return apierr.StoreUnavailable("read the session", err)
+		return nil, apierr.StoreUnavailable("read the session", err)
 	}
 	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.req.Messages}
+	x.asm = &assembler{}
 	if err == nil {
 		x.session.known = &sess
 	}
 	x.c.req.Messages, x.session.left = session.Prompt(sess.Turns, x.c.req.Messages, x.h.SessionWindow)
-	return nil
+	rest := 0
+	for i := range x.session.sent {
+		if x.session.sent[i].Role != chat.RoleSystem {
+			rest++
+		}
+	}
+	return x.c.req.Messages[:len(x.c.req.Messages)-rest], nil
+}
+
+// requestMessages returns the messages the request itself sent.
+func (x *exchange) requestMessages() []chat.Message {
+	if x.session != nil {
+		return x.session.sent
+	}
+	return x.c.req.Messages
 }
 
 // saveTurn appends the request's messages and the answer as one turn, before the
@@ -53,12 +70,18 @@ func (x *exchange) saveTurn(ctx context.Context) error {
 	if x.session == nil {
 		return nil
 	}
+	answer := x.asm.message(0)
+	return x.saveTurnMessage(ctx, &answer)
+}
+
+// saveTurnMessage stores the request's messages and answer as one turn.
+func (x *exchange) saveTurnMessage(ctx context.Context, answer *chat.Message) error {
 	now := x.h.Now()
 	msgs := make([]session.Message, 0, len(x.session.sent)+1)
-	for _, m := range x.session.sent {
-		msgs = append(msgs, session.Message{Role: m.Role, Content: m.Text(), CreatedAt: x.start})
+	for i := range x.session.sent {
+		msgs = append(msgs, session.FromChat(&x.session.sent[i], x.start)...)
 	}
-	msgs = append(msgs, session.Message{Role: chat.RoleAssistant, Content: x.session.answer.String(), CreatedAt: now})
+	msgs = append(msgs, session.FromChat(answer, now)...)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := x.h.Sessions.AppendTurn(sctx, x.session.tenantID, x.c.sessionID, x.session.known, msgs, now, x.h.SessionExpiry); err != nil {

@@ -64,7 +64,7 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 				return
 			}
 			x.outcome = "ok"
-			_ = out.end(x.finishReason(), x.finalUsage())
+			_ = out.end(x.finishReasons(), x.finalUsage())
 			return
 		case res.err != nil && errors.Is(ctx.Err(), context.Canceled):
 			// The client went away (the local server's request context; Lambda does
@@ -79,22 +79,15 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 			_ = out.fail(x.finalUsage(), failure(res.err, ctx.Err()))
 			return
 		}
-		if res.chunk.Usage != nil {
-			u := *res.chunk.Usage
+		c := &res.chunk
+		if c.Usage != nil {
+			u := *c.Usage
 			x.usage = &u
 		}
-		if res.chunk.FinishReason != "" {
-			x.finish = res.chunk.FinishReason
-		}
-		if t := res.chunk.Text; t != "" {
-			x.outBytes += len(t)
-			if x.session != nil {
-				x.session.answer.WriteString(t)
-			}
-			if out.delta(t) != nil {
-				x.outcome = "client_gone" // the deferred stop cancels the provider call
-				return
-			}
+		x.observe(c)
+		if out.delta(c) != nil {
+			x.outcome = "client_gone" // the deferred stop cancels the provider call
+			return
 		}
 		res = x.next(ctx, p, idle, keep, out)
 	}
@@ -128,11 +121,4 @@ func ctxErr(ctx context.Context) error {
 		return err
 	}
 	return &chat.ProviderError{Class: chat.ErrUnavailable, Message: "the provider stream ended"}
-}
-
-func (x *exchange) finishReason() string {
-	if x.finish == "" {
-		return chat.FinishStop
-	}
-	return x.finish
 }

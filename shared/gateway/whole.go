@@ -2,16 +2,17 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/tokens"
 	"github.com/tollgate/tollgate/shared/web"
 )
 
@@ -24,18 +25,25 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 		comp, err = x.completeOnce(ctx, m)
 		return err
 	})
+	if err == nil && len(comp.Choices) == 0 {
+		err = &chat.ProviderError{Class: chat.ErrUnavailable, Message: "an answer without choices"}
+	}
 	if err != nil {
 		x.outcome = "provider_error"
 		apierr.Write(w, failure(err, ctx.Err()))
 		return
 	}
 	x.ttft = x.h.Now().Sub(x.start)
-	choice := &comp.Choices[0]
-	text := choice.Message.Text()
-	x.usage, x.finish, x.outBytes = comp.Usage, choice.FinishReason, len(text)
+	x.usage = comp.Usage
+	x.finishes = x.finishes[:0]
+	for i := range comp.Choices {
+		ch := &comp.Choices[i]
+		x.finishes = append(x.finishes, ch.FinishReason)
+		x.outBytes += len(ch.Refusal) + tokens.PartsBytes(ch.Message.Parts)
+	}
 	if x.session != nil {
-		x.session.answer.WriteString(text)
-		if err := x.saveTurn(ctx); err != nil {
+		x.asm = nil
+		if err := x.saveTurnMessage(ctx, &comp.Choices[0].Message); err != nil {
 			x.outcome = "session_write_failed"
 			apierr.Write(w, err)
 			return
@@ -51,18 +59,33 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	hd.Set(HeaderOutputTokens, strconv.Itoa(u.OutputTokens))
 	hd.Set(HeaderTotalTokens, strconv.Itoa(u.Total()))
 	hd.Set(HeaderLatency, strconv.FormatFloat(latency, 'f', -1, 64))
-	msg := openAIMessageOut{Role: chat.RoleAssistant, Content: text}
-	finish := x.finishReason()
+	finishes := x.finishReasons()
 	if x.c.native {
-		web.JSON(w, http.StatusOK, nativeResponse{ID: x.id, Model: x.model.String(), Message: msg,
-			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finish})
+		web.JSON(w, http.StatusOK, nativeResponse{ID: x.id, Model: x.model.String(), Message: nativeMessageFrom(&comp.Choices[0].Message),
+			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finishes[0]})
 		return
 	}
-	web.JSON(w, http.StatusOK, openAIResponse{
+	resp := openAIResponse{
 		ID: x.id, Object: "chat.completion", Created: x.start.Unix(), Model: x.model.String(),
-		Choices: []openAIChoice{{Message: &msg, FinishReason: &finish}},
+		Choices: make([]openAIChoice, len(comp.Choices)),
 		Usage:   toOpenAIUsage(u),
-	})
+	}
+	for i := range comp.Choices {
+		ch := &comp.Choices[i]
+		msg := openAIMessageFrom(&ch.Message, ch.Refusal, x.c.legacyFunctions)
+		finish := chat.FinishStop
+		if i < len(finishes) {
+			finish = finishes[i]
+		}
+		if x.c.legacyFunctions && finish == chat.FinishToolCalls {
+			finish = "function_call"
+		}
+		resp.Choices[i] = openAIChoice{Index: i, Message: &msg, FinishReason: &finish}
+		if len(ch.Logprobs) > 0 {
+			resp.Choices[i].Logprobs = json.RawMessage(ch.Logprobs)
+		}
+	}
+	web.JSON(w, http.StatusOK, resp)
 }
 
 // completeOnce runs one attempt on m, bounded by FirstTokenTimeout until the
@@ -86,26 +109,22 @@ func (x *exchange) completeOnce(ctx context.Context, m model.Name) (chat.Complet
 		return chat.Completion{}, err
 	}
 	defer p.stop()
-	var b strings.Builder
 	var (
-		finish string
-		usage  *chat.Usage
+		asm   assembler
+		usage *chat.Usage
 	)
 	idle := time.NewTimer(x.h.IdleTimeout)
 	defer idle.Stop()
 	for {
 		if errors.Is(res.err, io.EOF) {
-			return chat.TextCompletion(b.String(), finish, usage), nil
+			return asm.completion(x.c.req.Choices(), usage), nil
 		}
 		if res.err != nil {
 			return chat.Completion{}, res.err
 		}
-		b.WriteString(res.chunk.Text)
+		asm.add(&res.chunk)
 		if res.chunk.Usage != nil {
 			usage = res.chunk.Usage
-		}
-		if res.chunk.FinishReason != "" {
-			finish = res.chunk.FinishReason
 		}
 		idle.Reset(x.h.IdleTimeout)
 		select {

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"encoding/base64"
+	"encoding/json"
+
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/sse"
@@ -9,31 +12,111 @@ import (
 // OpenAI wire types, with only the fields Tollgate sends.
 
 type openAIUsage struct {
-	PromptTokens     int  `json:"prompt_tokens"`
-	CompletionTokens int  `json:"completion_tokens"`
-	TotalTokens      int  `json:"total_tokens"`
-	Estimated        bool `json:"estimated,omitempty"` // Tollgate's: counted, not reported by the provider
+	PromptTokens            int                   `json:"prompt_tokens"`
+	CompletionTokens        int                   `json:"completion_tokens"`
+	TotalTokens             int                   `json:"total_tokens"`
+	PromptTokensDetails     *promptTokensDetails  `json:"prompt_tokens_details,omitempty"`
+	CompletionTokensDetails *completionTokDetails `json:"completion_tokens_details,omitempty"`
+	Estimated               bool                  `json:"estimated,omitempty"` // Tollgate's: counted, not reported by the provider
+}
+
+type promptTokensDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+	// CacheWriteTokens is Tollgate's: prompt tokens written to the provider's cache
+	// (Bedrock and Anthropic report them; OpenAI has no such field).
+	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
+}
+
+type completionTokDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 func toOpenAIUsage(u chat.Usage) *openAIUsage {
-	return &openAIUsage{u.InputTokens, u.OutputTokens, u.Total(), u.Estimated}
+	out := &openAIUsage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.Total(), Estimated: u.Estimated}
+	if u.CacheReadTokens > 0 || u.CacheWriteTokens > 0 {
+		out.PromptTokensDetails = &promptTokensDetails{CachedTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}
+	}
+	if u.ReasoningTokens > 0 {
+		out.CompletionTokensDetails = &completionTokDetails{ReasoningTokens: u.ReasoningTokens}
+	}
+	return out
 }
 
+// openAIMessageOut is a whole answer's message.
 type openAIMessageOut struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role             string              `json:"role"`
+	Content          *string             `json:"content"`
+	Refusal          *string             `json:"refusal"`
+	ToolCalls        []openAIToolCall    `json:"tool_calls,omitempty"`
+	FunctionCall     *openAIFunctionCall `json:"function_call,omitempty"`
+	ReasoningContent string              `json:"reasoning_content,omitempty"`
+	ThinkingBlocks   []thinkingBlock     `json:"thinking_blocks,omitempty"`
+}
+
+type openAIFunctionCall struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
+}
+
+// openAIMessage returns m (an assistant message) in OpenAI's shape.
+func openAIMessageFrom(m *chat.Message, refusal string, legacy bool) openAIMessageOut {
+	out := openAIMessageOut{Role: chat.RoleAssistant}
+	var text []chat.Part
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		switch p.Kind {
+		case chat.PartText:
+			text = append(text, *p)
+		case chat.PartReasoning:
+			out.ReasoningContent += p.Text
+			switch {
+			case len(p.Redacted) > 0:
+				out.ThinkingBlocks = append(out.ThinkingBlocks, thinkingBlock{Type: "redacted_thinking", Data: base64.StdEncoding.EncodeToString(p.Redacted)})
+			case p.Signature != "":
+				out.ThinkingBlocks = append(out.ThinkingBlocks, thinkingBlock{Type: "thinking", Thinking: p.Text, Signature: p.Signature})
+			}
+		case chat.PartToolCall:
+			tc := openAIToolCall{ID: p.ToolCall.ID, Type: "function"}
+			tc.Function.Name, tc.Function.Arguments = p.ToolCall.Name, p.ToolCall.Arguments
+			out.ToolCalls = append(out.ToolCalls, tc)
+		}
+	}
+	if s := chat.JoinText(text); s != "" || len(out.ToolCalls) == 0 && refusal == "" {
+		out.Content = &s
+	}
+	if refusal != "" {
+		out.Refusal = &refusal
+	}
+	if legacy && len(out.ToolCalls) > 0 {
+		f := out.ToolCalls[0].Function
+		out.FunctionCall = &openAIFunctionCall{Name: f.Name, Arguments: f.Arguments}
+		out.ToolCalls = nil
+	}
+	return out
 }
 
 type openAIDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role             string                `json:"role,omitempty"`
+	Content          *string               `json:"content,omitempty"`
+	ReasoningContent *string               `json:"reasoning_content,omitempty"`
+	Refusal          *string               `json:"refusal,omitempty"`
+	ToolCalls        []openAIToolCallDelta `json:"tool_calls,omitempty"`
+	FunctionCall     *openAIFunctionCall   `json:"function_call,omitempty"`
+	ThinkingBlocks   []thinkingBlock       `json:"thinking_blocks,omitempty"`
+}
+
+type openAIToolCallDelta struct {
+	Index    int                `json:"index"`
+	ID       string             `json:"id,omitempty"`
+	Type     string             `json:"type,omitempty"`
+	Function openAIFunctionCall `json:"function"`
 }
 
 type openAIChoice struct {
 	Index        int               `json:"index"`
 	Delta        *openAIDelta      `json:"delta,omitempty"`
 	Message      *openAIMessageOut `json:"message,omitempty"`
-	Logprobs     *struct{}         `json:"logprobs"`
+	Logprobs     json.RawMessage   `json:"logprobs"`
 	FinishReason *string           `json:"finish_reason"`
 }
 
@@ -49,24 +132,61 @@ type openAIResponse struct {
 // Native (/chat) wire types.
 
 type nativeUsage struct {
-	InputTokens  int  `json:"inputTokens"`
-	OutputTokens int  `json:"outputTokens"`
-	TotalTokens  int  `json:"totalTokens"`
-	Estimated    bool `json:"estimated"`
+	InputTokens      int  `json:"inputTokens"`
+	OutputTokens     int  `json:"outputTokens"`
+	TotalTokens      int  `json:"totalTokens"`
+	CacheReadTokens  int  `json:"cacheReadTokens,omitempty"`
+	CacheWriteTokens int  `json:"cacheWriteTokens,omitempty"`
+	ReasoningTokens  int  `json:"reasoningTokens,omitempty"`
+	Estimated        bool `json:"estimated"`
 }
 
 func toNativeUsage(u chat.Usage) nativeUsage {
-	return nativeUsage{u.InputTokens, u.OutputTokens, u.Total(), u.Estimated}
+	return nativeUsage{u.InputTokens, u.OutputTokens, u.Total(), u.CacheReadTokens, u.CacheWriteTokens, u.ReasoningTokens, u.Estimated}
+}
+
+// nativeMessage is an assistant message in the native API's shape.
+type nativeMessage struct {
+	Role      string            `json:"role"`
+	Content   string            `json:"content"`
+	ToolCalls []nativeToolCall  `json:"toolCalls,omitempty"`
+	Reasoning []nativeReasoning `json:"reasoning,omitempty"`
+}
+
+type nativeToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+type nativeReasoning struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  []byte `json:"redacted,omitempty"`
+}
+
+func nativeMessageFrom(m *chat.Message) nativeMessage {
+	out := nativeMessage{Role: chat.RoleAssistant, Content: m.Text()}
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		switch p.Kind {
+		case chat.PartReasoning:
+			out.Reasoning = append(out.Reasoning, nativeReasoning{p.Text, p.Signature, p.Redacted})
+		case chat.PartToolCall:
+			out.ToolCalls = append(out.ToolCalls, nativeToolCall{p.ToolCall.ID, p.ToolCall.Name, p.ToolCall.Arguments})
+		}
+	}
+	return out
 }
 
 type nativeResponse struct {
-	ID        string           `json:"id"`
-	Model     string           `json:"model"`
-	Message   openAIMessageOut `json:"message"`
-	Usage     nativeUsage      `json:"usage"`
-	LatencyMs float64          `json:"latencyMs"`
-	Attempts  int              `json:"attempts"`
-	// FinishReason is "stop", "length" or "content_filter".
+	ID        string        `json:"id"`
+	Model     string        `json:"model"`
+	Message   nativeMessage `json:"message"`
+	Usage     nativeUsage   `json:"usage"`
+	LatencyMs float64       `json:"latencyMs"`
+	Attempts  int           `json:"attempts"`
+	// FinishReason is "stop", "length", "tool_calls" or "content_filter".
 	FinishReason string `json:"finishReason"`
 }
 
@@ -83,28 +203,33 @@ type nativeUsageEvent struct {
 // streamWriter writes one API's streaming wire format.
 type streamWriter interface {
 	start() error
-	delta(text string) error
+	// delta writes one chunk's delta (text, reasoning, refusal or a tool-call
+	// fragment); a chunk with none writes nothing.
+	delta(c *chat.Chunk) error
 	keepAlive() error
-	// end reports a normal end: finish reason and usage.
-	end(finish string, u chat.Usage) error
+	// end reports a normal end: each choice's finish reason, and usage.
+	end(finishes []string, u chat.Usage) error
 	// fail reports a failure after streaming began: usage so far, then the error,
 	// in a way no client can take for success.
 	fail(u chat.Usage, err error) error
 }
 
 // openAIStream writes chat.completion.chunk events ending with [DONE]. It reuses
-// one chunk value, so a streamed delta costs no allocation of its own.
+// one chunk value, so a streamed text delta costs no allocation of its own.
 type openAIStream struct {
-	x      *exchange
-	sw     *sse.Writer
-	chunk  openAIResponse
-	choice [1]openAIChoice
-	d      openAIDelta
-	text   string
+	x       *exchange
+	sw      *sse.Writer
+	chunk   openAIResponse
+	choice  [1]openAIChoice
+	d       openAIDelta
+	text    string
+	call    [1]openAIToolCallDelta
+	fn      openAIFunctionCall
+	started []bool // choices whose role went out
 }
 
 func newOpenAIStream(x *exchange, sw *sse.Writer) *openAIStream {
-	s := &openAIStream{x: x, sw: sw}
+	s := &openAIStream{x: x, sw: sw, started: make([]bool, x.c.req.Choices())}
 	s.chunk = openAIResponse{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(), Model: x.model.String()}
 	return s
 }
@@ -113,13 +238,49 @@ func (s *openAIStream) start() error {
 	empty := ""
 	s.choice[0] = openAIChoice{Delta: &openAIDelta{Role: chat.RoleAssistant, Content: &empty}}
 	s.chunk.Choices = s.choice[:]
+	s.started[0] = true
 	return s.sw.Data(&s.chunk)
 }
 
-func (s *openAIStream) delta(text string) error {
-	s.text = text
-	s.d = openAIDelta{Content: &s.text}
-	s.choice[0] = openAIChoice{Delta: &s.d}
+func (s *openAIStream) delta(c *chat.Chunk) error {
+	s.d = openAIDelta{}
+	switch {
+	case c.Text != "":
+		s.text = c.Text
+		s.d.Content = &s.text
+	case c.Reasoning != "":
+		s.text = c.Reasoning
+		s.d.ReasoningContent = &s.text
+	case c.Refusal != "":
+		s.text = c.Refusal
+		s.d.Refusal = &s.text
+	case c.ReasoningSignature != "":
+		s.d.ThinkingBlocks = []thinkingBlock{{Type: "thinking", Signature: c.ReasoningSignature}}
+	case c.RedactedReasoning != "":
+		s.d.ThinkingBlocks = []thinkingBlock{{Type: "redacted_thinking", Data: base64.StdEncoding.EncodeToString([]byte(c.RedactedReasoning))}}
+	case c.ToolCall != nil:
+		tc := c.ToolCall
+		if s.x.c.legacyFunctions {
+			s.fn = openAIFunctionCall{Name: tc.Name, Arguments: tc.Arguments}
+			s.d.FunctionCall = &s.fn
+			break
+		}
+		s.call[0] = openAIToolCallDelta{Index: tc.Index, ID: tc.ID, Function: openAIFunctionCall{Name: tc.Name, Arguments: tc.Arguments}}
+		if tc.ID != "" {
+			s.call[0].Type = "function"
+		}
+		s.d.ToolCalls = s.call[:]
+	case c.Logprobs == "":
+		return nil
+	}
+	if c.Choice >= 0 && c.Choice < len(s.started) && !s.started[c.Choice] {
+		s.started[c.Choice] = true
+		s.d.Role = chat.RoleAssistant
+	}
+	s.choice[0] = openAIChoice{Index: c.Choice, Delta: &s.d}
+	if c.Logprobs != "" {
+		s.choice[0].Logprobs = json.RawMessage(c.Logprobs)
+	}
 	s.chunk.Choices = s.choice[:]
 	return s.sw.Data(&s.chunk)
 }
@@ -137,12 +298,17 @@ func (s *openAIStream) usage(u chat.Usage) error {
 	return err
 }
 
-func (s *openAIStream) end(finish string, u chat.Usage) error {
-	s.d = openAIDelta{}
-	s.choice[0] = openAIChoice{Delta: &s.d, FinishReason: &finish}
-	s.chunk.Choices = s.choice[:]
-	if err := s.sw.Data(&s.chunk); err != nil {
-		return err
+func (s *openAIStream) end(finishes []string, u chat.Usage) error {
+	for i, finish := range finishes {
+		if s.x.c.legacyFunctions && finish == chat.FinishToolCalls {
+			finish = "function_call"
+		}
+		s.d = openAIDelta{}
+		s.choice[0] = openAIChoice{Index: i, Delta: &s.d, FinishReason: &finish}
+		s.chunk.Choices = s.choice[:]
+		if err := s.sw.Data(&s.chunk); err != nil {
+			return err
+		}
 	}
 	if err := s.usage(u); err != nil {
 		return err
@@ -157,7 +323,8 @@ func (s *openAIStream) fail(u chat.Usage, err error) error {
 	return s.sw.Data(apierr.Body(err)) // no [DONE]: the OpenAI SDKs raise this as an error
 }
 
-// nativeStream writes /chat's events: delta..., usage, done (or error).
+// nativeStream writes /chat's events: delta, reasoning and toolCall..., usage,
+// done (or error).
 type nativeStream struct {
 	x  *exchange
 	sw *sse.Writer
@@ -166,11 +333,34 @@ type nativeStream struct {
 	}
 }
 
+type nativeReasoningEvent struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  []byte `json:"redacted,omitempty"`
+}
+
 func (s *nativeStream) start() error { return nil }
 
-func (s *nativeStream) delta(text string) error {
-	s.d.Text = text
-	return s.sw.Event("delta", &s.d)
+func (s *nativeStream) delta(c *chat.Chunk) error {
+	switch {
+	case c.Text != "":
+		s.d.Text = c.Text
+		return s.sw.Event("delta", &s.d)
+	case c.Reasoning != "" || c.ReasoningSignature != "" || c.RedactedReasoning != "":
+		ev := nativeReasoningEvent{Text: c.Reasoning, Signature: c.ReasoningSignature}
+		if c.RedactedReasoning != "" {
+			ev.Redacted = []byte(c.RedactedReasoning)
+		}
+		return s.sw.Event("reasoning", ev)
+	case c.ToolCall != nil:
+		return s.sw.Event("toolCall", struct {
+			Index     int    `json:"index"`
+			ID        string `json:"id,omitempty"`
+			Name      string `json:"name,omitempty"`
+			Arguments string `json:"arguments"`
+		}{c.ToolCall.Index, c.ToolCall.ID, c.ToolCall.Name, c.ToolCall.Arguments})
+	}
+	return nil
 }
 
 func (s *nativeStream) keepAlive() error { return s.sw.Comment("keep-alive") }
@@ -183,11 +373,11 @@ func (s *nativeStream) usageEvent(u chat.Usage, finish string) error {
 	})
 }
 
-func (s *nativeStream) end(finish string, u chat.Usage) error {
+func (s *nativeStream) end(finishes []string, u chat.Usage) error {
 	if err := s.usageEvent(u, ""); err != nil {
 		return err
 	}
-	return s.sw.Event("done", map[string]string{"finishReason": finish})
+	return s.sw.Event("done", map[string]string{"finishReason": finishes[0]})
 }
 
 func (s *nativeStream) fail(u chat.Usage, err error) error {

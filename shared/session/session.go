@@ -6,6 +6,7 @@ package session
 import (
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/chat"
@@ -25,11 +26,109 @@ var (
 	ErrConflict = errors.New("session turn conflict")
 )
 
-// Message is one stored message.
+// Message is one stored message: its text, and, for an assistant, its reasoning
+// and tool calls; a tool message answers the call ToolCallID. Images are not
+// stored (a turn is one item, at most 400 KB): an image part is kept as the text
+// ImagePlaceholder.
 type Message struct {
-	Role      string    `json:"role"`
-	Content   string    `json:"content"`
-	CreatedAt time.Time `json:"createdAt"`
+	Role       string      `json:"role"`
+	Content    string      `json:"content"`
+	ToolCalls  []ToolCall  `json:"toolCalls,omitempty"`
+	ToolCallID string      `json:"toolCallId,omitempty"`
+	IsError    bool        `json:"isError,omitempty"`
+	Reasoning  []Reasoning `json:"reasoning,omitempty"`
+	CreatedAt  time.Time   `json:"createdAt"`
+}
+
+// ToolCall is a stored tool call.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// Reasoning is a stored reasoning block, with the signature that lets it be sent
+// back to the provider.
+type Reasoning struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  []byte `json:"redacted,omitempty"`
+}
+
+// ImagePlaceholder stands for an image in a stored message.
+const ImagePlaceholder = "[image]"
+
+// FromChat returns m as stored messages, created at: one per tool result of a
+// tool message, else one.
+func FromChat(m *chat.Message, at time.Time) []Message {
+	if m.Role == chat.RoleTool {
+		var out []Message
+		for i := range m.Parts {
+			if r := m.Parts[i].ToolResult; r != nil {
+				out = append(out, Message{Role: chat.RoleTool, Content: textOf(r.Parts), ToolCallID: r.CallID, IsError: r.IsError, CreatedAt: at})
+			}
+		}
+		return out
+	}
+	sm := Message{Role: m.Role, Content: textOf(m.Parts), CreatedAt: at}
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		switch p.Kind {
+		case chat.PartToolCall:
+			sm.ToolCalls = append(sm.ToolCalls, ToolCall{p.ToolCall.ID, p.ToolCall.Name, p.ToolCall.Arguments})
+		case chat.PartReasoning:
+			sm.Reasoning = append(sm.Reasoning, Reasoning{p.Text, p.Signature, p.Redacted})
+		}
+	}
+	return []Message{sm}
+}
+
+// textOf joins text parts, with ImagePlaceholder for each image.
+func textOf(parts []chat.Part) string {
+	var b strings.Builder
+	for i := range parts {
+		switch parts[i].Kind {
+		case chat.PartText:
+			b.WriteString(parts[i].Text)
+		case chat.PartImage:
+			b.WriteString(ImagePlaceholder)
+		}
+	}
+	return b.String()
+}
+
+// Chat returns m as a chat message.
+func (m *Message) Chat() chat.Message {
+	if m.Role == chat.RoleTool {
+		return chat.Message{Role: chat.RoleTool, Parts: []chat.Part{{Kind: chat.PartToolResult,
+			ToolResult: &chat.ToolResult{CallID: m.ToolCallID, Parts: []chat.Part{chat.TextPart(m.Content)}, IsError: m.IsError}}}}
+	}
+	if len(m.ToolCalls) == 0 && len(m.Reasoning) == 0 {
+		return chat.TextMessage(m.Role, m.Content)
+	}
+	out := chat.Message{Role: m.Role}
+	for _, r := range m.Reasoning {
+		out.Parts = append(out.Parts, chat.Part{Kind: chat.PartReasoning, Text: r.Text, Signature: r.Signature, Redacted: r.Redacted})
+	}
+	if m.Content != "" || len(m.ToolCalls) == 0 {
+		out.Parts = append(out.Parts, chat.TextPart(m.Content))
+	}
+	for _, c := range m.ToolCalls {
+		out.Parts = append(out.Parts, chat.Part{Kind: chat.PartToolCall, ToolCall: &chat.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments}})
+	}
+	return out
+}
+
+// estimate is the realistic token count of m in a prompt.
+func (m *Message) estimate() int {
+	n := tokens.Estimate(m.Content) + 4
+	for _, c := range m.ToolCalls {
+		n += tokens.Estimate(c.Name) + tokens.Estimate(c.Arguments) + 8
+	}
+	for _, r := range m.Reasoning {
+		n += tokens.Estimate(r.Text) + 8
+	}
+	return n
 }
 
 // Turn is one successful exchange: the request's new messages and the answer.
@@ -86,7 +185,7 @@ func Prompt(turns []Turn, req []chat.Message, window int) ([]chat.Message, int) 
 	for _, t := range turns {
 		for _, m := range t.Messages {
 			if m.Role == chat.RoleSystem {
-				addSystem(chat.TextMessage(m.Role, m.Content))
+				addSystem(m.Chat())
 			}
 		}
 	}
@@ -103,7 +202,7 @@ func Prompt(turns []Turn, req []chat.Message, window int) ([]chat.Message, int) 
 		var n int
 		for _, m := range turns[i].Messages {
 			if m.Role != chat.RoleSystem {
-				n += tokens.Estimate(m.Content) + 4
+				n += m.estimate()
 			}
 		}
 		if used+n > window {
@@ -113,10 +212,19 @@ func Prompt(turns []Turn, req []chat.Message, window int) ([]chat.Message, int) 
 		first = i
 	}
 	out := append([]chat.Message{}, system...)
+	called := map[string]bool{} // tool calls kept, so no result outlives its call
 	for _, t := range turns[first:] {
-		for _, m := range t.Messages {
-			if m.Role != chat.RoleSystem {
-				out = append(out, chat.TextMessage(m.Role, m.Content))
+		for i := range t.Messages {
+			m := &t.Messages[i]
+			switch {
+			case m.Role == chat.RoleSystem:
+			case m.Role == chat.RoleTool && !called[m.ToolCallID]:
+				// its call was in a turn left out
+			default:
+				for _, c := range m.ToolCalls {
+					called[c.ID] = true
+				}
+				out = append(out, m.Chat())
 			}
 		}
 	}

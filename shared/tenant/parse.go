@@ -137,6 +137,10 @@ func parseModels(data json.RawMessage, m *Models) error {
 			err = strs(v, path, &m.Fallbacks)
 		case "allowed":
 			err = strs(v, path, &m.Allowed)
+		case "unsupportedParams":
+			if err = str(v, path, &m.UnsupportedParams); err == nil && !ValidUnsupportedParams(m.UnsupportedParams) {
+				err = &FieldError{path, `must be "refuse" or "drop"`}
+			}
 		default:
 			err = &FieldError{path, "unknown field " + strconv.Quote(k)}
 		}

@@ -26,6 +26,22 @@ type Models struct {
 	Default   string   `json:"default,omitempty"`
 	Fallbacks []string `json:"fallbacks,omitempty"`
 	Allowed   []string `json:"allowed,omitempty"` // absent: the whole catalog
+	// UnsupportedParams says what happens to a request parameter the answering
+	// model's provider cannot honour: "refuse" (a 400 naming it) or "drop" (the
+	// parameter is left out and the response says so); "" follows the
+	// deployment's UNSUPPORTED_PARAMS.
+	UnsupportedParams string `json:"unsupportedParams,omitempty"`
+}
+
+// The values of Models.UnsupportedParams and of UNSUPPORTED_PARAMS.
+const (
+	UnsupportedRefuse = "refuse"
+	UnsupportedDrop   = "drop"
+)
+
+// ValidUnsupportedParams reports whether v is "", "refuse" or "drop".
+func ValidUnsupportedParams(v string) bool {
+	return v == "" || v == UnsupportedRefuse || v == UnsupportedDrop
 }
 
 // Budget holds token budgets; input plus output tokens count.

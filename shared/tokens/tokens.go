@@ -123,6 +123,19 @@ func ceilDiv(v, d float64) int {
 	return n
 }
 
+// PartsBytes returns the bytes of text in parts: text, reasoning, tool calls.
+func PartsBytes(parts []chat.Part) int {
+	n := 0
+	for i := range parts {
+		p := &parts[i]
+		n += len(p.Text)
+		if p.ToolCall != nil {
+			n += len(p.ToolCall.Name) + len(p.ToolCall.Arguments)
+		}
+	}
+	return n
+}
+
 // Estimate returns a realistic estimate of the tokens of text: one per four bytes,
 // rounded up, and at least one for non-empty text.
 func Estimate(text string) int { return (len(text) + 3) / 4 }

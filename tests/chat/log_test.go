@@ -45,7 +45,7 @@ func TestRequestLog(t *testing.T) {
 			t.Errorf("%s: the gateway's provider key reached the client: %s", rq.name, r.Body)
 		}
 	}
-	rejected := g.do("POST", "/v1/chat/completions", key, `{"messages":[{"role":"user","content":"`+marker+`"}],"tools":[]}`, "X-Amzn-Trace-Id", trace)
+	rejected := g.do("POST", "/v1/chat/completions", key, `{"messages":[{"role":"user","content":"`+marker+`"}],"n":0}`, "X-Amzn-Trace-Id", trace)
 	ids[rejected.Header.Get("x-request-id")] = "rejected"
 
 	lines := g.Logs.WaitLines(t, len(requests)+1, waitTimeout, chatLine)

@@ -1,6 +1,13 @@
 // Package bedrock serves chat completions from Amazon Bedrock through the Converse
 // and ConverseStream APIs, translating between Tollgate's chat vocabulary and the
 // Bedrock Runtime SDK, and classifying Bedrock's failures as chat.ProviderError.
+//
+// Every kind of part travels: text, inline images, tool calls (toolUse) and
+// results (toolResult, in user turns), reasoning (reasoningContent) and cache
+// points, with tools and tool choice in toolConfig. Structured output uses
+// outputConfig where the model has it and a forced tool elsewhere; reasoning
+// effort becomes the model family's additionalModelRequestFields (models.go).
+// Client.Check reports, before any call, what Bedrock cannot do with a request.
 package bedrock
 
 import (
@@ -10,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -36,120 +44,100 @@ func New(rt Runtime) *Client {
 	return &Client{rt: rt}
 }
 
-// Complete asks Bedrock for a whole answer with Converse. Errors are
+// Complete asks Bedrock for a whole answer with Converse. The answer's message
+// holds its reasoning first, then its text, then its tool calls. Errors are
 // *chat.ProviderError, or wrap context.Canceled when ctx was cancelled.
 func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completion, error) {
 	in, err := convert(req)
 	if err != nil {
 		return chat.Completion{}, err
 	}
-	out, err := c.rt.Converse(ctx, &bedrockruntime.ConverseInput{
-		ModelId:         in.modelID,
-		Messages:        in.messages,
-		System:          in.system,
-		InferenceConfig: in.config,
-	}, forwardTrace)
+	out, err := c.rt.Converse(ctx, in.converseInput(), forwardTrace)
 	if err != nil {
 		return chat.Completion{}, classify("converse", err)
 	}
-	var sb strings.Builder
+	var content []types.ContentBlock
 	if msg, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {
-		for _, b := range msg.Value.Content {
-			if t, ok := b.(*types.ContentBlockMemberText); ok {
-				sb.WriteString(t.Value)
-			}
-		}
+		content = msg.Value.Content
 	}
-	return chat.TextCompletion(sb.String(), finishReason(out.StopReason), usage(out.Usage)), nil
+	msg, calls, err := answer(content, in.answerTool)
+	if err != nil {
+		return chat.Completion{}, err
+	}
+	finish := finishReason(out.StopReason)
+	if finish == chat.FinishToolCalls && calls == 0 {
+		// Only the forced answer tool was called (or none at all): the client
+		// sees an answer, not tool calls.
+		finish = chat.FinishStop
+	}
+	return chat.Completion{
+		Choices: []chat.Choice{{Message: msg, FinishReason: finish}},
+		Usage:   usage(out.Usage),
+	}, nil
 }
 
-// request is a chat.Request in Bedrock's terms.
-type request struct {
-	modelID  *string
-	messages []types.Message
-	system   []types.SystemContentBlock
-	config   *types.InferenceConfiguration
-}
-
-// convert maps req onto Bedrock's Converse input. System messages become system
-// blocks, in order. Bedrock wants the conversation to start with a user message
-// and roles to alternate, so consecutive messages of one role are joined with a
-// blank line; a conversation starting with an assistant message is a bad request.
-func convert(req *chat.Request) (request, error) {
-	if req == nil {
-		return request{}, badRequest("no request")
-	}
-	if req.Model == "" {
-		return request{}, badRequest("no model")
-	}
+// answer turns Converse's output blocks into an assistant message: reasoning
+// parts, one text part (the text blocks joined, and the input of answerTool as
+// JSON text), then the tool calls; it also returns how many tool calls there
+// are. A message with nothing else holds one empty text part.
+func answer(content []types.ContentBlock, answerTool string) (chat.Message, int, error) {
 	var (
-		r     request
-		roles []types.ConversationRole
-		texts []string
+		reasoning, calls []chat.Part
+		text             strings.Builder
 	)
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		var role types.ConversationRole
-		switch m.Role {
-		case chat.RoleSystem:
-			r.system = append(r.system, &types.SystemContentBlockMemberText{Value: m.Text()})
-			continue
-		case chat.RoleUser:
-			role = types.ConversationRoleUser
-		case chat.RoleAssistant:
-			role = types.ConversationRoleAssistant
-		default:
-			return request{}, badRequest("unsupported message role " + quote(m.Role))
-		}
-		if n := len(roles); n > 0 && roles[n-1] == role {
-			texts[n-1] += "\n\n" + m.Text()
-			continue
-		}
-		if len(roles) == 0 && role != types.ConversationRoleUser {
-			return request{}, badRequest("the conversation must start with a user message")
-		}
-		roles = append(roles, role)
-		texts = append(texts, m.Text())
-	}
-	if len(roles) == 0 {
-		return request{}, badRequest("the conversation has no user message")
-	}
-	r.messages = make([]types.Message, len(roles))
-	for i := range roles {
-		r.messages[i] = types.Message{
-			Role:    roles[i],
-			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: texts[i]}},
+	for _, b := range content {
+		switch b := b.(type) {
+		case *types.ContentBlockMemberText:
+			text.WriteString(b.Value)
+		case *types.ContentBlockMemberReasoningContent:
+			switch rc := b.Value.(type) {
+			case *types.ReasoningContentBlockMemberReasoningText:
+				reasoning = append(reasoning, chat.Part{
+					Kind:      chat.PartReasoning,
+					Text:      aws.ToString(rc.Value.Text),
+					Signature: aws.ToString(rc.Value.Signature),
+				})
+			case *types.ReasoningContentBlockMemberRedactedContent:
+				reasoning = append(reasoning, chat.Part{Kind: chat.PartReasoning, Redacted: rc.Value})
+			}
+		case *types.ContentBlockMemberToolUse:
+			args, err := documentJSON(b.Value.Input)
+			if err != nil {
+				return chat.Message{}, 0, malformed("converse: tool input", err)
+			}
+			name := aws.ToString(b.Value.Name)
+			if answerTool != "" && name == answerTool {
+				text.WriteString(args)
+				continue
+			}
+			calls = append(calls, chat.Part{Kind: chat.PartToolCall, ToolCall: &chat.ToolCall{
+				ID:        aws.ToString(b.Value.ToolUseId),
+				Name:      name,
+				Arguments: args,
+			}})
 		}
 	}
-	r.modelID = aws.String(req.Model)
-	r.config = inferenceConfig(req)
-	return r, nil
+	parts := reasoning
+	if text.Len() > 0 || len(reasoning)+len(calls) == 0 {
+		parts = append(parts, chat.TextPart(text.String()))
+	}
+	parts = append(parts, calls...)
+	return chat.Message{Role: chat.RoleAssistant, Parts: parts}, len(calls), nil
 }
 
-// inferenceConfig returns req's sampling settings, or nil when it sets none.
-func inferenceConfig(req *chat.Request) *types.InferenceConfiguration {
-	var cfg types.InferenceConfiguration
-	set := false
-	if req.MaxTokens > 0 {
-		cfg.MaxTokens = aws.Int32(int32(min(req.MaxTokens, 1<<31-1)))
-		set = true
+// documentJSON returns a tool input document as JSON text; no input is {}.
+func documentJSON(d document.Interface) (string, error) {
+	if d == nil {
+		return "{}", nil
 	}
-	if req.Temperature != nil {
-		cfg.Temperature = aws.Float32(float32(*req.Temperature))
-		set = true
+	b, err := d.MarshalSmithyDocument()
+	if err != nil {
+		return "", err
 	}
-	if req.TopP != nil {
-		cfg.TopP = aws.Float32(float32(*req.TopP))
-		set = true
+	if s := strings.TrimSpace(string(b)); s != "" && s != "null" {
+		return s, nil
 	}
-	if len(req.Stop) > 0 {
-		cfg.StopSequences = req.Stop
-		set = true
-	}
-	if !set {
-		return nil
-	}
-	return &cfg
+	return "{}", nil
 }
 
 // finishReason maps a Bedrock stop reason onto OpenAI's finish reasons.
@@ -159,19 +147,26 @@ func finishReason(r types.StopReason) string {
 		return chat.FinishLength
 	case types.StopReasonGuardrailIntervened, types.StopReasonContentFiltered:
 		return chat.FinishContentFilter
-	default: // end_turn, stop_sequence, tool_use, malformed_*, and any new reason
+	case types.StopReasonToolUse:
+		return chat.FinishToolCalls
+	default: // end_turn, stop_sequence, malformed_*, and any new reason
 		return chat.FinishStop
 	}
 }
 
-// usage converts Bedrock's token usage; nil stays nil.
+// usage converts Bedrock's token usage; nil stays nil. Bedrock's inputTokens
+// leave out the tokens read from or written to the prompt cache; chat's
+// InputTokens count every prompt token, so they are added back.
 func usage(u *types.TokenUsage) *chat.Usage {
 	if u == nil {
 		return nil
 	}
+	read, write := int(aws.ToInt32(u.CacheReadInputTokens)), int(aws.ToInt32(u.CacheWriteInputTokens))
 	return &chat.Usage{
-		InputTokens:  int(aws.ToInt32(u.InputTokens)),
-		OutputTokens: int(aws.ToInt32(u.OutputTokens)),
+		InputTokens:      int(aws.ToInt32(u.InputTokens)) + read + write,
+		OutputTokens:     int(aws.ToInt32(u.OutputTokens)),
+		CacheReadTokens:  read,
+		CacheWriteTokens: write,
 	}
 }
 

@@ -123,7 +123,7 @@ func TestFinishReason(t *testing.T) {
 	}{
 		{"end_turn", chat.FinishStop},
 		{"stop_sequence", chat.FinishStop},
-		{"tool_use", chat.FinishStop},
+		{"tool_use", chat.FinishStop}, // without tool calls: TestStreamToolCalls has them
 		{"malformed_model_output", chat.FinishStop},
 		{"some_future_reason", chat.FinishStop},
 		{"max_tokens", chat.FinishLength},
@@ -314,7 +314,11 @@ func TestBadRequest(t *testing.T) {
 		}}},
 		{"unknown role", &chat.Request{Model: model, Messages: []chat.Message{
 			chat.TextMessage(chat.RoleUser, "hi"),
-			chat.TextMessage("tool", "42"),
+			chat.TextMessage("function", "42"),
+		}}},
+		{"tool message without results", &chat.Request{Model: model, Messages: []chat.Message{
+			chat.TextMessage(chat.RoleUser, "hi"),
+			chat.TextMessage(chat.RoleTool, "42"),
 		}}},
 	}
 	for _, tt := range tests {

@@ -142,3 +142,12 @@ func cut() error {
 		Err:     errCut,
 	}
 }
+
+// malformed reports an answer from Bedrock that cannot be read.
+func malformed(what string, err error) error {
+	return &chat.ProviderError{
+		Class:   chat.ErrUnavailable,
+		Message: "malformed answer: " + what,
+		Err:     fmt.Errorf("bedrock: %s: %w", what, err),
+	}
+}

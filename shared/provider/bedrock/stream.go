@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -15,7 +16,10 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 )
 
-// Stream asks Bedrock for an answer with ConverseStream. ctx governs the whole
+// Stream asks Bedrock for an answer with ConverseStream. Text, reasoning and
+// tool calls stream as deltas; tool calls are counted densely from 0 whatever
+// blocks come between them. When Tollgate forced a tool for structured output,
+// that tool's input streams as text. ctx governs the whole
 // answer, not only the call: the SDK reads the event stream under it, so cancel it
 // only once the stream is done. Errors are *chat.ProviderError, or wrap
 // context.Canceled when ctx was cancelled; the stream's Next reports the same.
@@ -24,12 +28,7 @@ func (c *Client) Stream(ctx context.Context, req *chat.Request) (chat.Stream, er
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.rt.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
-		ModelId:         in.modelID,
-		Messages:        in.messages,
-		System:          in.system,
-		InferenceConfig: in.config,
-	}, ownProtocol, forwardTrace)
+	out, err := c.rt.ConverseStream(ctx, in.converseStreamInput(), ownProtocol, forwardTrace)
 	if err != nil {
 		return nil, classify("converse stream", err)
 	}
@@ -41,7 +40,7 @@ func (c *Client) Stream(ctx context.Context, req *chat.Request) (chat.Stream, er
 		}
 	}
 	es := out.GetStream()
-	return &stream{es: es, events: es.Events()}, nil
+	return &stream{es: es, events: es.Events(), answerTool: in.answerTool}, nil
 }
 
 // ownProtocol gives one ConverseStream call a protocol of its own. A
@@ -72,18 +71,24 @@ type stream struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 
+	// answerTool is the forced tool whose input is the answer's text, or "".
+	answerTool string
+
 	// Set by Next only.
-	stopped bool        // messageStop arrived
-	meta    bool        // metadata arrived
-	finish  string      // from messageStop
-	usage   *chat.Usage // from metadata
-	err     error       // io.EOF or the error that ended the stream
+	tools   map[int32]int  // contentBlockIndex of a tool call → its dense index
+	answers map[int32]bool // contentBlockIndexes of answerTool's calls
+	calls   int            // tool calls so far, answerTool's left out
+	stopped bool           // messageStop arrived
+	meta    bool           // metadata arrived
+	finish  string         // from messageStop
+	usage   *chat.Usage    // from metadata
+	err     error          // io.EOF or the error that ended the stream
 }
 
 var _ chat.Stream = (*stream)(nil)
 
-// Next returns the next text chunk, then a chunk with FinishReason and Usage, then
-// io.EOF. A stream that ends without messageStop or metadata was cut off and
+// Next returns the next delta (text, reasoning or a tool-call fragment), then a
+// chunk with FinishReason and Usage, then io.EOF. A stream that ends without messageStop or metadata was cut off and
 // yields an ErrUnavailable *chat.ProviderError.
 func (s *stream) Next(ctx context.Context) (chat.Chunk, error) {
 	if s.err != nil {
@@ -104,20 +109,104 @@ func (s *stream) Next(ctx context.Context) (chat.Chunk, error) {
 				return s.end()
 			}
 			switch e := ev.(type) {
+			case *types.ConverseStreamOutputMemberContentBlockStart:
+				if c, ok := s.start(&e.Value); ok {
+					return c, nil
+				}
 			case *types.ConverseStreamOutputMemberContentBlockDelta:
-				// Tool use, reasoning and citation deltas carry no answer text.
-				if t, ok := e.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && t.Value != "" {
-					return chat.Chunk{Text: t.Value}, nil
+				if c, ok := s.delta(&e.Value); ok {
+					return c, nil
 				}
 			case *types.ConverseStreamOutputMemberMessageStop:
 				s.stopped = true
 				s.finish = finishReason(e.Value.StopReason)
+				if s.finish == chat.FinishToolCalls && s.calls == 0 {
+					// Only the forced answer tool was called (or none at all):
+					// the client sees an answer, not tool calls.
+					s.finish = chat.FinishStop
+				}
 			case *types.ConverseStreamOutputMemberMetadata:
 				s.meta = true
 				s.usage = usage(e.Value.Usage)
 			}
 		}
 	}
+}
+
+// start handles the start of a content block: a tool call's first chunk,
+// with its ID and name. The answer tool's start yields no chunk.
+func (s *stream) start(e *types.ContentBlockStartEvent) (chat.Chunk, bool) {
+	tu, ok := e.Start.(*types.ContentBlockStartMemberToolUse)
+	if !ok {
+		return chat.Chunk{}, false
+	}
+	block := aws.ToInt32(e.ContentBlockIndex)
+	name := aws.ToString(tu.Value.Name)
+	if s.answerTool != "" && name == s.answerTool {
+		if s.answers == nil {
+			s.answers = make(map[int32]bool)
+		}
+		s.answers[block] = true
+		return chat.Chunk{}, false
+	}
+	return chat.Chunk{ToolCall: &chat.ToolCallDelta{
+		Index: s.toolIndex(block),
+		ID:    aws.ToString(tu.Value.ToolUseId),
+		Name:  name,
+	}}, true
+}
+
+// toolIndex returns the dense index of the tool call in content block block,
+// giving it the next one when it is new. Bedrock's contentBlockIndex counts text
+// and reasoning blocks too, so it cannot serve as the index itself.
+func (s *stream) toolIndex(block int32) int {
+	if i, ok := s.tools[block]; ok {
+		return i
+	}
+	if s.tools == nil {
+		s.tools = make(map[int32]int)
+	}
+	i := s.calls
+	s.tools[block] = i
+	s.calls++
+	return i
+}
+
+// delta turns a content block delta into a chunk; empty deltas and kinds
+// Tollgate does not carry (citations, images) yield none.
+func (s *stream) delta(e *types.ContentBlockDeltaEvent) (chat.Chunk, bool) {
+	block := aws.ToInt32(e.ContentBlockIndex)
+	var c chat.Chunk
+	switch d := e.Delta.(type) {
+	case *types.ContentBlockDeltaMemberText:
+		c.Text = d.Value
+	case *types.ContentBlockDeltaMemberToolUse:
+		in := aws.ToString(d.Value.Input)
+		if s.answers[block] {
+			c.Text = in
+			break
+		}
+		if in == "" {
+			if _, ok := s.tools[block]; ok {
+				return chat.Chunk{}, false
+			}
+		}
+		c.ToolCall = &chat.ToolCallDelta{Index: s.toolIndex(block), Arguments: in}
+		return c, true
+	case *types.ContentBlockDeltaMemberReasoningContent:
+		switch r := d.Value.(type) {
+		case *types.ReasoningContentBlockDeltaMemberText:
+			c.Reasoning = r.Value
+		case *types.ReasoningContentBlockDeltaMemberSignature:
+			c.ReasoningSignature = r.Value
+		case *types.ReasoningContentBlockDeltaMemberRedactedContent:
+			c.RedactedReasoning = string(r.Value)
+		}
+	}
+	if c == (chat.Chunk{}) {
+		return chat.Chunk{}, false
+	}
+	return c, true
 }
 
 // end settles the stream once the SDK closed the event channel.

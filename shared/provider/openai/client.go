@@ -6,6 +6,7 @@ package openai
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,16 +100,7 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completi
 		return chat.Completion{}, err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		Choices []struct {
-			Message struct {
-				Content string `json:"content"`
-			} `json:"message"`
-			FinishReason string `json:"finish_reason"`
-		} `json:"choices"`
-		Usage *wireUsage      `json:"usage"`
-		Error json.RawMessage `json:"error"`
-	}
+	var out wireCompletion
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxCompletionBody)).Decode(&out); err != nil {
 		if ctxErr := contextError(ctx, err); ctxErr != nil {
 			return chat.Completion{}, ctxErr
@@ -137,71 +130,107 @@ func (c *Client) Complete(ctx context.Context, req *chat.Request) (chat.Completi
 			Err:     errors.New("openai: completion without choices"),
 		}
 	}
-	var u *chat.Usage
-	if out.Usage != nil {
-		u = out.Usage.chat()
+	return out.chat(), nil
+}
+
+// wireCompletion is a chat.completion object, as far as the gateway needs it.
+type wireCompletion struct {
+	Choices []wireWholeChoice `json:"choices"`
+	Usage   *wireUsage        `json:"usage"`
+	Error   json.RawMessage   `json:"error"`
+}
+
+type wireWholeChoice struct {
+	Index   int `json:"index"`
+	Message struct {
+		Content string `json:"content"`
+		Refusal string `json:"refusal"`
+		// ReasoningContent is DeepSeek's and vLLM's field for the reasoning,
+		// Reasoning OpenRouter's and Ollama's.
+		ReasoningContent string         `json:"reasoning_content"`
+		Reasoning        string         `json:"reasoning"`
+		ToolCalls        []wireToolCall `json:"tool_calls"`
+	} `json:"message"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
+}
+
+// chat returns the completion with its choices in order of index: an assistant
+// message of reasoning, text and tool-call parts each.
+func (w *wireCompletion) chat() chat.Completion {
+	slices.SortStableFunc(w.Choices, func(a, b wireWholeChoice) int { return cmp.Compare(a.Index, b.Index) })
+	out := chat.Completion{Choices: make([]chat.Choice, len(w.Choices))}
+	for i := range w.Choices {
+		wc := &w.Choices[i]
+		m := &wc.Message
+		var parts []chat.Part
+		if r := cmp.Or(m.ReasoningContent, m.Reasoning); r != "" {
+			parts = append(parts, chat.Part{Kind: chat.PartReasoning, Text: r})
+		}
+		if m.Content != "" || len(m.ToolCalls) == 0 && m.Refusal == "" && len(parts) == 0 {
+			parts = append(parts, chat.TextPart(m.Content))
+		}
+		for _, tc := range m.ToolCalls {
+			parts = append(parts, chat.Part{Kind: chat.PartToolCall, ToolCall: &chat.ToolCall{
+				ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments,
+			}})
+		}
+		c := chat.Choice{
+			Message:      chat.Message{Role: chat.RoleAssistant, Parts: parts},
+			Refusal:      m.Refusal,
+			FinishReason: finishReason(wc.FinishReason),
+		}
+		if isSet(wc.Logprobs) {
+			c.Logprobs = wc.Logprobs
+		}
+		out.Choices[i] = c
 	}
-	return chat.TextCompletion(out.Choices[0].Message.Content, out.Choices[0].FinishReason, u), nil
+	if w.Usage != nil {
+		u := w.Usage.chat()
+		out.Usage = &u
+	}
+	return out
 }
 
-// wireRequest is the request body; unset optional fields are omitted.
-type wireRequest struct {
-	Model         string         `json:"model"`
-	Messages      []wireMessage  `json:"messages"`
-	MaxTokens     int            `json:"max_tokens,omitempty"`
-	MaxCompTokens int            `json:"max_completion_tokens,omitempty"`
-	Temperature   *float64       `json:"temperature,omitempty"`
-	TopP          *float64       `json:"top_p,omitempty"`
-	Stop          []string       `json:"stop,omitempty"`
-	User          string         `json:"user,omitempty"`
-	Stream        bool           `json:"stream"`
-	StreamOptions *streamOptions `json:"stream_options,omitempty"`
-}
-
-// wireMessage is one message of the request.
-type wireMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-type streamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-}
-
-// includeUsage is sent with every streamed request: usage must come from the
-// provider whatever the gateway's client asked for.
-var includeUsage = &streamOptions{IncludeUsage: true}
-
+// wireUsage is the usage object of an answer or of a stream's last chunk.
 type wireUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
+	PromptTokens        int `json:"prompt_tokens"`
+	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokensDetails struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
+	// PromptCacheHitTokens is DeepSeek's name for cached_tokens.
+	PromptCacheHitTokens int `json:"prompt_cache_hit_tokens"`
 }
 
-func (u *wireUsage) chat() *chat.Usage {
-	return &chat.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
+func (u *wireUsage) chat() chat.Usage {
+	cached := u.PromptTokensDetails.CachedTokens
+	if cached == 0 {
+		cached = u.PromptCacheHitTokens
+	}
+	return chat.Usage{
+		InputTokens:     u.PromptTokens,
+		OutputTokens:    u.CompletionTokens,
+		CacheReadTokens: cached,
+		ReasoningTokens: u.CompletionTokensDetails.ReasoningTokens,
+	}
+}
+
+// finishReason maps a finish_reason onto chat's vocabulary: the deprecated
+// "function_call" is a tool call.
+func finishReason(fr string) string {
+	if fr == "function_call" {
+		return chat.FinishToolCalls
+	}
+	return fr
 }
 
 // post sends req and returns the response when its status is 2xx.
 func (c *Client) post(ctx context.Context, req *chat.Request, stream bool) (*http.Response, error) {
-	body := wireRequest{
-		Model:       req.Model,
-		Messages:    make([]wireMessage, len(req.Messages)),
-		MaxTokens:   req.MaxTokens,
-		Temperature: req.Temperature,
-		TopP:        req.TopP,
-		Stop:        req.Stop,
-		User:        req.User,
-		Stream:      stream,
-	}
-	if c.completionTokens {
-		body.MaxTokens, body.MaxCompTokens = 0, req.MaxTokens
-	}
-	for i := range req.Messages {
-		body.Messages[i] = wireMessage{Role: req.Messages[i].Role, Content: req.Messages[i].Text()}
-	}
-	if stream {
-		body.StreamOptions = includeUsage
-	}
+	body := c.newWireRequest(req, stream)
 	b, err := json.Marshal(body)
 	if err != nil { // a NaN or infinite temperature, say
 		return nil, &chat.ProviderError{Class: chat.ErrBadRequest, Err: fmt.Errorf("openai: encode request: %w", err)}

@@ -41,9 +41,15 @@ func newClient(srv *openaitest.Server) *openai.Client {
 
 // result is what a stream yielded.
 type result struct {
-	Texts []string
-	Last  chat.Chunk // the chunk without text, which ends a good stream
-	Err   error      // io.EOF for a good stream
+	Texts  []string
+	Others []chat.Chunk // deltas other than text: reasoning, tool calls...
+	Last   chat.Chunk   // the chunk without a delta, which ends a good stream
+	Err    error        // io.EOF for a good stream
+}
+
+// isDelta reports whether c is a delta rather than one of the last chunks.
+func isDelta(c chat.Chunk) bool {
+	return c.Text != "" || c.Reasoning != "" || c.Refusal != "" || c.ToolCall != nil || c.Logprobs != ""
 }
 
 // drain reads s to its end. It fails the test when a chunk follows the last one.
@@ -60,11 +66,14 @@ func drain(t *testing.T, ctx context.Context, s chat.Stream) result {
 		if sawLast {
 			t.Fatalf("chunk %+v after the last chunk", c)
 		}
-		if c.Text == "" {
+		switch {
+		case !isDelta(c):
 			r.Last, sawLast = c, true
-			continue
+		case c.Text != "" && c == chat.Chunk{Text: c.Text}:
+			r.Texts = append(r.Texts, c.Text)
+		default:
+			r.Others = append(r.Others, c)
 		}
-		r.Texts = append(r.Texts, c.Text)
 	}
 }
 

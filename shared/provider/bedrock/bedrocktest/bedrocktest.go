@@ -9,8 +9,19 @@
 // NewHandler and NewClient serve the same fake anywhere else, such as a benchmark
 // command.
 //
-// Like the real service, the fake rejects conversations that do not start with a
-// user message or do not alternate roles, with a ValidationException.
+// A script answers with text deltas (Chunks), reasoning, tool calls, or content
+// blocks in any order (Blocks), so that a tool call's contentBlockIndex differs
+// from its place among the tool calls, as with the real service. A request
+// that offers tools or asks for structured output and is not scripted gets the
+// Auto behaviour, which lets agent loops run against the fake (see Script.Auto).
+//
+// Like the real service, the fake validates requests and answers a
+// ValidationException when a conversation does not start with a user message
+// or does not alternate roles, when tool results do not answer the tool calls
+// of the turn before, when tool blocks come without a toolConfig, when a tool
+// name is not ^[a-zA-Z0-9_-]{1,64}$, when an image is over 3.75 MB or not in a
+// user message, and when a thinking budget is under 1024 tokens or not below
+// maxTokens.
 package bedrocktest
 
 import (
@@ -44,11 +55,38 @@ const DefaultLatency = 10 * time.Millisecond
 const maxBody = 10 << 20
 
 // Script says how the fake answers one model. The zero Script echoes the last user
-// message, word by word, and ends with end_turn.
+// message, word by word, and ends with end_turn; for a request with a
+// toolConfig or an outputConfig it behaves as Auto.
 type Script struct {
-	// Chunks are the text deltas of the answer. When nil, the fake echoes the text
-	// of the last user message split into words, spaces kept ("a b" → "a ", "b").
+	// Chunks are the text deltas of the answer. When nil (and there are no
+	// ToolCalls), the fake echoes the text of the last user message split into
+	// words, spaces kept ("a b" → "a ", "b").
 	Chunks []string
+
+	// Reasoning, when set, is a reasoning block answered before the text.
+	Reasoning *Reasoning
+	// ToolCalls are tool calls answered after the text (with no text block when
+	// Chunks is nil), each as contentBlockStart.toolUse, input fragments and
+	// contentBlockStop. The stop reason is then tool_use.
+	ToolCalls []ToolCall
+	// Blocks, when set, is the whole answer, one content block each, in order;
+	// Chunks, Reasoning and ToolCalls are then ignored. Interleave text,
+	// reasoning and tool calls here to test contentBlockIndex against the dense
+	// tool call index.
+	Blocks []AnswerBlock
+
+	// Auto, when nothing else is scripted, answers the way a model in an agent
+	// loop would (it is also what unscripted requests with a toolConfig or an
+	// outputConfig get): with a json_schema outputConfig, the text is
+	// schema.Example(schema, last user text); with a specific toolChoice, it
+	// calls that tool; when the last user turn holds tool results, the text is
+	// "results: " and their texts joined with "; "; otherwise it calls the first
+	// two tools offered (the first one when only one is), stop reason tool_use.
+	// Tool inputs are schema.Example(inputSchema, last user text). Without
+	// tools or an outputConfig it echoes. An unscripted request that asks for
+	// reasoning (Anthropic's thinking, Nova 2's reasoningConfig) also gets a
+	// reasoning block first.
+	Auto bool
 
 	// FirstDelay is waited before the first delta; Delay before every later delta
 	// and before contentBlockStop. Converse waits FirstDelay plus Delay per chunk.
@@ -90,46 +128,11 @@ type Script struct {
 	Hang bool
 }
 
-// Usage is a scripted token count.
+// Usage is a scripted token count: input and output tokens, and the input
+// tokens read from and written to the prompt cache (reported only when not 0).
 type Usage struct {
-	In, Out int
-}
-
-// Request is one request as the fake received it.
-type Request struct {
-	ModelID         string // path-unescaped
-	Stream          bool   // ConverseStream rather than Converse
-	Messages        []Message
-	System          []Block
-	InferenceConfig *InferenceConfig
-	Body            []byte // the JSON body as received
-	TraceID         string // the X-Amzn-Trace-Id header, when sent
-}
-
-// Message is one message of a recorded request.
-type Message struct {
-	Role    string  `json:"role"`
-	Content []Block `json:"content"`
-}
-
-// Block is a content or system block. Only text blocks are understood.
-type Block struct {
-	Text string `json:"text"`
-}
-
-// InferenceConfig is the inferenceConfig of a recorded request.
-type InferenceConfig struct {
-	MaxTokens     *int     `json:"maxTokens,omitempty"`
-	Temperature   *float64 `json:"temperature,omitempty"`
-	TopP          *float64 `json:"topP,omitempty"`
-	StopSequences []string `json:"stopSequences,omitempty"`
-}
-
-// requestBody is the part of a Converse or ConverseStream body the fake decodes.
-type requestBody struct {
-	Messages        []Message        `json:"messages"`
-	System          []Block          `json:"system"`
-	InferenceConfig *InferenceConfig `json:"inferenceConfig"`
+	In, Out               int
+	CacheRead, CacheWrite int
 }
 
 // Handler is the fake Bedrock Runtime as an http.Handler. It serves
@@ -275,13 +278,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		decodeErr = json.Unmarshal(body, &in)
 	}
 	script, latency, id := h.record(Request{
-		ModelID:         modelID,
-		Stream:          op == "converse-stream",
-		Messages:        in.Messages,
-		System:          in.System,
-		InferenceConfig: in.InferenceConfig,
-		Body:            body,
-		TraceID:         r.Header.Get("X-Amzn-Trace-Id"),
+		ModelID:                      modelID,
+		Stream:                       op == "converse-stream",
+		Messages:                     in.Messages,
+		System:                       in.System,
+		InferenceConfig:              in.InferenceConfig,
+		ToolConfig:                   in.ToolConfig,
+		OutputConfig:                 in.OutputConfig,
+		AdditionalModelRequestFields: in.AdditionalModelRequestFields,
+		RequestMetadata:              in.RequestMetadata,
+		ServiceTier:                  in.ServiceTier,
+		Body:                         body,
+		TraceID:                      r.Header.Get("X-Amzn-Trace-Id"),
 	})
 	ctx := r.Context()
 	if !h.sleep(ctx, latency) {
@@ -305,110 +313,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"bedrocktest: malformed request body")
 		return
 	}
-	if msg := validate(in); msg != "" {
+	if msg := validate(&in); msg != "" {
 		writeError(w, id, http.StatusBadRequest, "ValidationException", msg)
 		return
 	}
 
-	a := plan(script, in)
+	a, err := plan(script, &in, id)
+	if err != nil {
+		writeError(w, id, http.StatusBadRequest, "ValidationException", err.Error())
+		return
+	}
 	if op == "converse-stream" {
 		h.stream(ctx, w, id, start, script, a)
 		return
 	}
 	h.converse(ctx, w, id, start, script, a)
-}
-
-// answer is what a request will be answered with.
-type answer struct {
-	chunks     []string
-	stopReason string
-	usage      *Usage // nil: no metadata
-}
-
-// plan works out the answer to in under s.
-func plan(s Script, in requestBody) answer {
-	chunks := s.Chunks
-	if chunks == nil {
-		chunks = echo(in.Messages)
-	}
-	stop := cmp.Or(s.StopReason, "end_turn")
-	if c := in.InferenceConfig; c != nil && c.MaxTokens != nil && *c.MaxTokens > 0 && *c.MaxTokens < len(chunks) {
-		chunks = chunks[:*c.MaxTokens]
-		stop = "max_tokens"
-	}
-	a := answer{chunks: chunks, stopReason: stop}
-	switch {
-	case s.OmitMetadata:
-	case s.Usage != nil:
-		u := *s.Usage
-		a.usage = &u
-	default:
-		a.usage = &Usage{In: inputWords(in), Out: len(chunks)}
-	}
-	return a
-}
-
-// echo splits the text of the last user message into words, spaces kept.
-func echo(msgs []Message) []string {
-	var text string
-	for _, m := range slices.Backward(msgs) {
-		if m.Role == "user" {
-			text = blocksText(m.Content)
-			break
-		}
-	}
-	var chunks []string
-	for _, c := range strings.SplitAfter(text, " ") {
-		if c != "" {
-			chunks = append(chunks, c)
-		}
-	}
-	return chunks
-}
-
-// inputWords counts the words of every message and system block.
-func inputWords(in requestBody) int {
-	n := len(strings.Fields(blocksText(in.System)))
-	for _, m := range in.Messages {
-		n += len(strings.Fields(blocksText(m.Content)))
-	}
-	return n
-}
-
-func blocksText(bs []Block) string {
-	var sb strings.Builder
-	for i, b := range bs {
-		if i > 0 {
-			sb.WriteByte(' ')
-		}
-		sb.WriteString(b.Text)
-	}
-	return sb.String()
-}
-
-// validate returns the ValidationException message Bedrock would give for in, or "".
-func validate(in requestBody) string {
-	if len(in.Messages) == 0 {
-		return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
-	}
-	for i, m := range in.Messages {
-		switch {
-		case m.Role != "user" && m.Role != "assistant":
-			return fmt.Sprintf("1 validation error detected: Value '%s' at 'messages.%d.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]", m.Role, i+1)
-		case i == 0 && m.Role != "user":
-			return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
-		case i > 0 && m.Role == in.Messages[i-1].Role:
-			return "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again."
-		case len(m.Content) == 0:
-			return fmt.Sprintf("The content field in the Message object at messages.%d is empty. Add a ContentBlock object to the content field and try again.", i)
-		}
-		for j, b := range m.Content {
-			if strings.TrimSpace(b.Text) == "" {
-				return fmt.Sprintf("The text field in the ContentBlock object at messages.%d.content.%d is blank. Add text to the text field, and try again.", i, j)
-			}
-		}
-	}
-	return ""
 }
 
 // converse answers a Converse request.
@@ -420,13 +339,17 @@ func (h *Handler) converse(ctx context.Context, w http.ResponseWriter, id string
 	if s.CutAfter > 0 {
 		panic(http.ErrAbortHandler) // drop the connection without an answer
 	}
-	if !h.sleep(ctx, s.FirstDelay+time.Duration(len(a.chunks))*s.Delay) {
+	if !h.sleep(ctx, s.FirstDelay+time.Duration(a.deltas())*s.Delay) {
 		return
+	}
+	content := make([]any, len(a.blocks))
+	for i, b := range a.blocks {
+		content[i] = b.whole
 	}
 	out := map[string]any{
 		"output": map[string]any{"message": map[string]any{
 			"role":    "assistant",
-			"content": []any{map[string]any{"text": strings.Join(a.chunks, "")}},
+			"content": content,
 		}},
 		"stopReason": a.stopReason,
 	}
@@ -454,40 +377,65 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, id string, 
 		h.hang(ctx)
 		return
 	}
-	for i, c := range a.chunks {
-		if s.StreamException != "" && i == s.ExceptionAfter {
+	// The frames of the content blocks. Text and reasoning blocks have no
+	// contentBlockStart, as with the real service.
+	type frame struct {
+		typ     string
+		payload map[string]any
+		delta   bool
+	}
+	var frames []frame
+	for i, b := range a.blocks {
+		if b.start != nil {
+			frames = append(frames, frame{"contentBlockStart", map[string]any{"contentBlockIndex": i, "start": b.start}, false})
+		}
+		for _, d := range b.deltas {
+			frames = append(frames, frame{"contentBlockDelta", map[string]any{"contentBlockIndex": i, "delta": d}, true})
+		}
+		frames = append(frames, frame{"contentBlockStop", map[string]any{"contentBlockIndex": i}, false})
+	}
+	// tail runs once all deltas are sent, before the next frame: a scripted
+	// exception or cut after the last delta, else Delay.
+	total, sent, tailed := a.deltas(), 0, false
+	tail := func() bool {
+		tailed = true
+		if s.StreamException != "" {
 			fw.exception(s.StreamException, s.Message)
+			return false
+		}
+		if s.CutAfter > 0 {
+			panic(http.ErrAbortHandler)
+		}
+		return h.sleep(ctx, s.Delay)
+	}
+	for _, f := range frames {
+		if f.delta {
+			if s.StreamException != "" && sent == s.ExceptionAfter {
+				fw.exception(s.StreamException, s.Message)
+				return
+			}
+			if s.CutAfter > 0 && sent == s.CutAfter {
+				panic(http.ErrAbortHandler) // every frame so far is flushed
+			}
+			d := s.Delay
+			if sent == 0 {
+				d = s.FirstDelay
+			}
+			if !h.sleep(ctx, d) {
+				return
+			}
+			sent++
+		} else if sent == total && !tailed && !tail() {
 			return
 		}
-		if s.CutAfter > 0 && i == s.CutAfter {
-			panic(http.ErrAbortHandler) // every frame so far is flushed
-		}
-		d := s.Delay
-		if i == 0 {
-			d = s.FirstDelay
-		}
-		if !h.sleep(ctx, d) {
-			return
-		}
-		if !fw.event("contentBlockDelta", map[string]any{
-			"contentBlockIndex": 0,
-			"delta":             map[string]any{"text": c},
-		}) {
+		if !fw.event(f.typ, f.payload) {
 			return
 		}
 	}
-	if s.StreamException != "" {
-		fw.exception(s.StreamException, s.Message)
+	if !tailed && !tail() {
 		return
 	}
-	if s.CutAfter > 0 {
-		panic(http.ErrAbortHandler)
-	}
-	if !h.sleep(ctx, s.Delay) {
-		return
-	}
-	if !fw.event("contentBlockStop", map[string]any{"contentBlockIndex": 0}) ||
-		!fw.event("messageStop", map[string]any{"stopReason": a.stopReason}) {
+	if !fw.event("messageStop", map[string]any{"stopReason": a.stopReason}) {
 		return
 	}
 	if a.usage != nil {
@@ -499,7 +447,14 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, id string, 
 }
 
 func usageJSON(u Usage) map[string]any {
-	return map[string]any{"inputTokens": u.In, "outputTokens": u.Out, "totalTokens": u.In + u.Out}
+	m := map[string]any{"inputTokens": u.In, "outputTokens": u.Out, "totalTokens": u.In + u.Out + u.CacheRead + u.CacheWrite}
+	if u.CacheRead != 0 {
+		m["cacheReadInputTokens"] = u.CacheRead
+	}
+	if u.CacheWrite != 0 {
+		m["cacheWriteInputTokens"] = u.CacheWrite
+	}
+	return m
 }
 
 // frameWriter writes event-stream messages, flushing after each.

@@ -1,103 +1,16 @@
 package openaitest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/tollgate/tollgate/shared/chat"
-	"github.com/tollgate/tollgate/shared/sse"
 )
-
-// Request is the decoded JSON body of a chat completions request, as the fake
-// understood it.
-type Request struct {
-	Model               string         `json:"model"`
-	Messages            []Message      `json:"messages"`
-	MaxTokens           int            `json:"max_tokens,omitempty"`
-	MaxCompletionTokens int            `json:"max_completion_tokens,omitempty"`
-	Temperature         *float64       `json:"temperature,omitempty"`
-	TopP                *float64       `json:"top_p,omitempty"`
-	Stop                Stop           `json:"stop,omitempty"`
-	User                string         `json:"user,omitempty"`
-	Stream              bool           `json:"stream,omitempty"`
-	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
-}
-
-// IncludeUsage reports whether the request asked for a usage chunk at the end of
-// the stream.
-func (r *Request) IncludeUsage() bool {
-	return r.Stream && r.StreamOptions != nil && r.StreamOptions.IncludeUsage
-}
-
-// StreamOptions is the request's stream_options object.
-type StreamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-}
-
-// Message is one message of a request. Content holds the text, whether the
-// request sent it as a string or as an array of content parts (whose "text"
-// parts are joined).
-type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-// UnmarshalJSON accepts content as a string, null or an array of parts.
-func (m *Message) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	m.Role, m.Content = raw.Role, ""
-	c := bytes.TrimSpace(raw.Content)
-	switch {
-	case len(c) == 0 || string(c) == "null":
-	case c[0] == '[':
-		var parts []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal(c, &parts); err != nil {
-			return err
-		}
-		for _, p := range parts {
-			if p.Type == "text" {
-				m.Content += p.Text
-			}
-		}
-	default:
-		return json.Unmarshal(c, &m.Content)
-	}
-	return nil
-}
-
-// Stop holds the request's stop sequences, sent as a string or an array.
-type Stop []string
-
-// UnmarshalJSON accepts a string or an array of strings.
-func (s *Stop) UnmarshalJSON(b []byte) error {
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
-		var one string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*s = Stop{one}
-		return nil
-	}
-	return json.Unmarshal(b, (*[]string)(s))
-}
 
 // Recorded is one request the fake received.
 type Recorded struct {
@@ -206,16 +119,16 @@ const maxBody = 16 << 20
 // ServeHTTP answers one chat completions request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasSuffix(r.URL.Path, "/chat/completions") {
-		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Invalid URL ("+r.Method+" "+r.URL.Path+")", 0)
+		writeError(w, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", msg: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}, 0)
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "", "Method not allowed", 0)
+		writeError(w, &apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", msg: "Method not allowed"}, 0)
 		return
 	}
 	if h.closing.Err() != nil {
-		writeError(w, http.StatusServiceUnavailable, "server_error", "", "openaitest: server closed", 0)
+		writeError(w, &apiError{status: http.StatusServiceUnavailable, typ: "server_error", msg: "openaitest: server closed"}, 0)
 		return
 	}
 
@@ -225,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(raw, &req)
 	}
 	done := make(chan struct{})
-	s, id := h.start(&req, raw, r.Header, done, err == nil)
+	s, seq := h.start(&req, raw, r.Header, done, err == nil)
 	finished := false
 	defer func() {
 		// The context ends when the client goes away, and anyway once ServeHTTP
@@ -238,17 +151,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		close(done)
 	}()
-	switch {
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.", 0)
+	if err != nil {
+		writeError(w, invalid("", "", "We could not parse the JSON body of your request."), 0)
 		finished = true
 		return
-	case req.Model == "":
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "you must provide a model parameter", 0)
-		finished = true
-		return
-	case len(req.Messages) == 0:
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "[] is too short - 'messages'", 0)
+	}
+	if e := validate(&req); e != nil {
+		writeError(w, e, 0)
 		finished = true
 		return
 	}
@@ -257,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(h.closing, cancel)()
-	finished = answer(ctx, w, &req, s, id)
+	finished = answer(ctx, w, &req, s, seq)
 	if !finished && r.Context().Err() == nil && h.closing.Err() != nil {
 		// Closed while answering: cut the connection rather than end the answer
 		// as if it were complete.
@@ -265,8 +174,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// start records the request and returns its Script and completion id.
-func (h *Handler) start(req *Request, raw []byte, hdr http.Header, done chan struct{}, ok bool) (Script, string) {
+// start records the request and returns its Script and sequence number.
+func (h *Handler) start(req *Request, raw []byte, hdr http.Header, done chan struct{}, ok bool) (Script, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.recording {
@@ -280,12 +189,12 @@ func (h *Handler) start(req *Request, raw []byte, hdr http.Header, done chan str
 	if !found {
 		s = h.def
 	}
-	return s, fmt.Sprintf("chatcmpl-tollgate%06d", h.seq)
+	return s, h.seq
 }
 
 // answer answers a well-formed request as s says and reports whether it wrote the
-// whole answer.
-func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, id string) bool {
+// whole answer. seq numbers the request.
+func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, seq int) bool {
 	if !sleep(ctx, s.FirstDelay) {
 		return false
 	}
@@ -302,7 +211,7 @@ func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, 
 		if typ == "" {
 			typ = errorType(s.Status)
 		}
-		writeError(w, s.Status, typ, s.ErrorCode, msg, s.RetryAfter)
+		writeError(w, &apiError{status: s.Status, typ: typ, code: s.ErrorCode, msg: msg}, s.RetryAfter)
 		return true
 	case s.Body != "":
 		ct := "application/json"
@@ -314,7 +223,12 @@ func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, 
 		return err == nil
 	}
 
-	p := plan(req, s)
+	p, e := plan(req, s, seq)
+	if e != nil {
+		writeError(w, e, 0)
+		return true
+	}
+	id := fmt.Sprintf("chatcmpl-tollgate%06d", seq)
 	if !req.Stream {
 		if s.DropAfter > 0 {
 			panic(http.ErrAbortHandler) // net/http cuts the connection, quietly
@@ -325,199 +239,19 @@ func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, 
 	return stream(ctx, w, req, s, id, p)
 }
 
-// reply is what the fake will say.
-type reply struct {
-	chunks    []string
-	finish    string
-	usage     usageJSON
-	omitUsage bool
-}
-
-func plan(req *Request, s Script) reply {
-	a := reply{chunks: s.Chunks, finish: s.FinishReason, omitUsage: s.OmitUsage}
-	if a.chunks == nil {
-		for _, m := range slices.Backward(req.Messages) {
-			if m.Role == chat.RoleUser {
-				a.chunks = Words(m.Content)
-				break
-			}
-		}
-	}
-	if a.finish == "" {
-		a.finish = chat.FinishStop
-	}
-	limit := req.MaxCompletionTokens
-	if limit == 0 {
-		limit = req.MaxTokens
-	}
-	if limit > 0 && len(a.chunks) > limit {
-		a.chunks = a.chunks[:limit]
-		a.finish = chat.FinishLength
-	}
-	if s.Usage != nil {
-		a.usage = usageJSON{PromptTokens: s.Usage.InputTokens, CompletionTokens: s.Usage.OutputTokens}
-	} else {
-		for _, m := range req.Messages {
-			a.usage.PromptTokens += Tokens(m.Content)
-		}
-		a.usage.CompletionTokens = len(a.chunks)
-	}
-	a.usage.TotalTokens = a.usage.PromptTokens + a.usage.CompletionTokens
-	return a
-}
-
-// Wire format. Field order and nulls follow what api.openai.com sends.
-type (
-	chunkJSON struct {
-		ID      string       `json:"id"`
-		Object  string       `json:"object"`
-		Created int64        `json:"created"`
-		Model   string       `json:"model"`
-		Choices []choiceJSON `json:"choices"`
-		// Usage is null on every chunk but the last when the request asked for
-		// usage, and absent otherwise.
-		Usage any `json:"usage,omitempty"`
-	}
-	choiceJSON struct {
-		Index        int       `json:"index"`
-		Delta        deltaJSON `json:"delta"`
-		Logprobs     *struct{} `json:"logprobs"`
-		FinishReason *string   `json:"finish_reason"`
-	}
-	deltaJSON struct {
-		Role    string  `json:"role,omitempty"`
-		Content *string `json:"content,omitempty"`
-	}
-	usageJSON struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-		TotalTokens      int `json:"total_tokens"`
-	}
-	completionJSON struct {
-		ID      string           `json:"id"`
-		Object  string           `json:"object"`
-		Created int64            `json:"created"`
-		Model   string           `json:"model"`
-		Choices []completeChoice `json:"choices"`
-		Usage   *usageJSON       `json:"usage,omitempty"`
-	}
-	completeChoice struct {
-		Index        int         `json:"index"`
-		Message      messageJSON `json:"message"`
-		Logprobs     *struct{}   `json:"logprobs"`
-		FinishReason string      `json:"finish_reason"`
-	}
-	messageJSON struct {
-		Role    string  `json:"role"`
-		Content string  `json:"content"`
-		Refusal *string `json:"refusal"`
-	}
-	errorJSON struct {
-		Error errorBody `json:"error"`
-	}
-	errorBody struct {
-		Message string  `json:"message"`
-		Type    string  `json:"type"`
-		Param   *string `json:"param"`
-		Code    *string `json:"code"`
-	}
-)
-
-var null = json.RawMessage("null")
-
-// stream writes a streamed answer and reports whether it wrote all of it.
-func stream(ctx context.Context, w http.ResponseWriter, req *Request, s Script, id string, a reply) bool {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	sw := sse.NewWriter(w)
-
-	c := chunkJSON{ID: id, Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: req.Model}
-	if req.IncludeUsage() {
-		c.Usage = null
-	}
-	empty := ""
-	c.Choices = []choiceJSON{{Delta: deltaJSON{Role: chat.RoleAssistant, Content: &empty}}}
-	if sw.Data(&c) != nil {
-		return false
-	}
-	for i := range a.chunks {
-		if s.DropAfter > 0 && i >= s.DropAfter {
-			panic(http.ErrAbortHandler)
-		}
-		if s.ErrorAfter > 0 && i >= s.ErrorAfter {
-			return writeStreamError(sw, s)
-		}
-		if !sleep(ctx, s.Delay) {
-			return false
-		}
-		c.Choices[0].Delta = deltaJSON{Content: &a.chunks[i]}
-		if sw.Data(&c) != nil {
-			return false
-		}
-	}
-	if s.DropAfter > 0 {
-		panic(http.ErrAbortHandler)
-	}
-	if s.ErrorAfter > 0 {
-		return writeStreamError(sw, s)
-	}
-	c.Choices[0].Delta = deltaJSON{}
-	c.Choices[0].FinishReason = &a.finish
-	if sw.Data(&c) != nil {
-		return false
-	}
-	if req.IncludeUsage() && !a.omitUsage {
-		c.Choices = []choiceJSON{}
-		c.Usage = &a.usage
-		if sw.Data(&c) != nil {
-			return false
-		}
-	}
-	return sw.Done() == nil
-}
-
-func writeStreamError(sw *sse.Writer, s Script) bool {
-	body := errorBody{Message: s.ErrorMessage, Type: s.ErrorType}
-	if body.Message == "" {
-		body.Message = "The server had an error while processing your request. Sorry about that!"
-	}
-	if body.Type == "" {
-		body.Type = "server_error"
-	}
-	if s.ErrorCode != "" {
-		body.Code = &s.ErrorCode
-	}
-	return sw.Data(errorJSON{Error: body}) == nil
-}
-
-func writeCompletion(w http.ResponseWriter, req *Request, id string, a reply) {
-	resp := completionJSON{
-		ID:      id,
-		Object:  "chat.completion",
-		Created: time.Now().Unix(),
-		Model:   req.Model,
-		Choices: []completeChoice{{
-			Message:      messageJSON{Role: chat.RoleAssistant, Content: strings.Join(a.chunks, "")},
-			FinishReason: a.finish,
-		}},
-	}
-	if !a.omitUsage {
-		resp.Usage = &a.usage
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-func writeError(w http.ResponseWriter, status int, typ, code, msg string, retryAfter time.Duration) {
+func writeError(w http.ResponseWriter, e *apiError, retryAfter time.Duration) {
 	if retryAfter > 0 {
 		secs := (retryAfter + time.Second - 1) / time.Second
 		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 	}
-	body := errorBody{Message: msg, Type: typ}
-	if code != "" {
-		body.Code = &code
+	body := errorBody{Message: e.msg, Type: e.typ}
+	if e.code != "" {
+		body.Code = &e.code
 	}
-	writeJSON(w, status, errorJSON{Error: body})
+	if e.param != "" {
+		body.Param = &e.param
+	}
+	writeJSON(w, e.status, errorJSON{Error: body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

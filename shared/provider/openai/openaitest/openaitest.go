@@ -1,9 +1,15 @@
 // Package openaitest runs a fake OpenAI-compatible Chat Completions server that
 // speaks the real wire format: streamed chat.completion.chunk events over SSE with
 // a usage chunk and "data: [DONE]", non-streamed chat.completion objects, and
-// OpenAI-shaped error bodies. Scripts chosen by model name make it echo, stream
-// slowly, hang, fail with a status, fail mid-stream or cut the connection, and it
-// records every request it receives.
+// OpenAI-shaped error bodies. Scripts chosen by model name make it echo, call
+// tools, reason, refuse, stream slowly, hang, fail with a status, fail
+// mid-stream or cut the connection; it validates requests as OpenAI does (tool
+// names, tool messages against the calls they answer) and records every request
+// it receives, decoded field by field.
+//
+// Unscripted, the fake answers like a model in an agent loop (see Script.Auto):
+// it calls the tools a request offers with arguments valid for their schemas,
+// answers tool results, and honours response_format.
 //
 // Tests use NewServer; a benchmark command serves NewHandler on a real port:
 //
@@ -13,6 +19,15 @@
 //	c := openai.New(srv.Client(), srv.URL, "test-key")
 //	// ... stream from c ...
 //	if got := srv.Calls("busy"); got != 1 { ... }
+//
+// Scripted tool calls, and what reached the upstream:
+//
+//	srv.Set("tools", openaitest.Script{ToolCalls: []openaitest.ToolCall{
+//		{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Paris"}`},
+//	}})
+//	// ... stream from c ...
+//	body := srv.Requests()[0].Body // an openaitest.Request
+//	_ = body.Tools[0].Parameters   // the schema as sent
 package openaitest
 
 import (
@@ -26,28 +41,70 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 )
 
-// Script says how the fake answers requests for one model. The zero Script echoes
-// the last user message word by word, as fast as it can.
+// Script says how the fake answers requests for one model. The zero Script
+// answers automatically (see Auto): for a request without tools or
+// response_format, it echoes the last user message word by word, as fast as it
+// can.
+//
+// An answer streams as OpenAI streams it: a first chunk with the assistant role,
+// then reasoning_content pieces, content pieces (with logprobs when the request
+// asks for them), refusal pieces and tool calls (a chunk with index, id, type
+// "function", function.name and empty arguments, then chunks of argument
+// fragments with only index and function.arguments), then a chunk with the
+// finish reason, the usage chunk and "data: [DONE]". With n > 1 the fake sends
+// every chunk once per choice, each with its own index, the same words. A
+// non-streamed answer says the same in message form.
 type Script struct {
-	// Chunks are the pieces of text streamed, one per chunk. When nil, the fake
-	// echoes the last user message split by Words.
+	// Chunks are the pieces of text streamed, one per chunk. When Chunks,
+	// ToolCalls and Refusal are all unset, the fake answers as Auto says.
 	Chunks []string
-	// FinishReason is reported at the end; "stop" when empty. When the request's
-	// max_tokens (or max_completion_tokens) is smaller than the number of chunks,
-	// the answer stops after that many chunks with "length".
+	// ToolCalls are the tool calls the answer makes, after the text of Chunks
+	// (content is null when Chunks is empty). A call without an ID gets
+	// "call_<request number>_<k>"; with n > 1, choice c > 0 has "_<c>" appended.
+	ToolCalls []ToolCall
+	// Refusal, when not empty, is a refusal streamed word by word (see Words) as
+	// delta.refusal, and returned as message.refusal; content is null unless
+	// Chunks has text.
+	Refusal string
+	// Reasoning are pieces of reasoning streamed before the answer as
+	// delta.reasoning_content, as DeepSeek and vLLM do, and returned as
+	// message.reasoning_content.
+	Reasoning []string
+
+	// Auto makes the fake answer as a model in an agent loop would, whatever
+	// Chunks, ToolCalls and Refusal say. When the request offers tools
+	// (tool_choice other than "none") and its last message is not a tool message,
+	// it calls tools: the first two when parallel_tool_calls is not false, there
+	// are at least two and tool_choice names none; else the named tool or the
+	// first. Each call's arguments are schema.Example(parameters, last user
+	// text). Otherwise it answers text: "results: " and the contents of the last
+	// run of tool messages joined with "; ", or else the last user text; with a
+	// json_schema response_format the content is schema.Example(schema, that
+	// text), with json_object {"answer": that text}.
+	Auto bool
+
+	// FinishReason is reported at the end; "tool_calls" when there are tool
+	// calls and "stop" otherwise when empty. When the request's max_tokens (or
+	// max_completion_tokens) is smaller than the number of chunks, the answer
+	// stops after that many chunks with "length".
 	FinishReason string
 
-	// Usage overrides the token counts reported. By default the prompt counts one
-	// token per word of every message (see Tokens) and the completion one token
-	// per chunk sent. A stream reports usage only when the request asked with
-	// stream_options.include_usage, as OpenAI does.
+	// Usage overrides the token counts reported, CacheReadTokens and
+	// ReasoningTokens included (as prompt_tokens_details.cached_tokens and
+	// completion_tokens_details.reasoning_tokens). By default the prompt counts
+	// one token per word of every message's text (see Tokens), no cached tokens,
+	// and every choice one token per chunk sent after the first (reasoning,
+	// content, refusal, tool-call header and argument fragment), the reasoning
+	// pieces also as reasoning tokens. A stream reports usage only when the
+	// request asked with stream_options.include_usage, as OpenAI does.
 	Usage *chat.Usage
 	// OmitUsage never reports usage, as some compatible servers do.
 	OmitUsage bool
 
 	// FirstDelay passes before the response headers. Delay passes before every
-	// text chunk of a stream (the first chunk, with the assistant role, goes out
-	// with the headers). Both end early when the client goes away.
+	// chunk of a stream after the first (which has the assistant role and goes
+	// out with the headers) up to the finish. Both end early when the client goes
+	// away.
 	FirstDelay time.Duration
 	Delay      time.Duration
 
@@ -65,12 +122,13 @@ type Script struct {
 	// Hang never answers: the handler waits until the client goes away (or the
 	// Handler is closed).
 	Hang bool
-	// DropAfter, when positive, streams that many text chunks (fewer if there are
-	// fewer) and then cuts the connection, without a finish chunk or [DONE]. A
-	// non-streamed request is cut before any answer.
+	// DropAfter, when positive, streams that many chunks after the first (fewer
+	// if there are fewer; with n > 1, that many per choice) and then cuts the
+	// connection, without a finish chunk or [DONE]. A non-streamed request is cut
+	// before any answer.
 	DropAfter int
-	// ErrorAfter, when positive, streams that many text chunks (fewer if there are
-	// fewer), then an in-band error event `data: {"error":{...}}` built from
+	// ErrorAfter, when positive, streams that many chunks after the first (fewer
+	// if there are fewer), then an in-band error event `data: {"error":{...}}` built from
 	// ErrorMessage, ErrorType ("server_error" when empty) and ErrorCode, and ends
 	// the response without [DONE].
 	ErrorAfter int
