@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,7 +48,11 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--host", "127.0.0.1")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Its own pipe, not the test binary's stderr: a child holding the test's
+	// output open can cut what go test prints. Only the start of its output is
+	// kept, for the errors below.
+	out := &headWriter{max: 8 << 10}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dynamotest: start dynalite: %w", err)
 	}
@@ -63,14 +68,36 @@ func Start(ctx context.Context) (*Server, error) {
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("dynamotest: dynalite exited before answering: %w", err)
+			return nil, fmt.Errorf("dynamotest: dynalite exited before answering: %w; its output: %s", err, out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.Close()
-			return nil, fmt.Errorf("dynamotest: dynalite did not answer within 30s: %w", err)
+			return nil, fmt.Errorf("dynamotest: dynalite did not answer within 30s: %w; its output: %s", err, out)
 		}
 	}
+}
+
+// headWriter keeps the first max bytes written to it.
+type headWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := min(len(p), w.max-len(w.buf)); n > 0 {
+		w.buf = append(w.buf, p[:n]...)
+	}
+	return len(p), nil
+}
+
+func (w *headWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
 }
 
 // Close stops the server.
