@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
+	"github.com/tollgate/tollgate/tests/gatewaytest"
 	"github.com/tollgate/tollgate/tests/lambdatest"
 )
 
@@ -21,13 +21,30 @@ var ddb *dynamotest.Server
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m, &ddb)) }
 
+// process is one gateway process: its base URL and its output.
+type process struct {
+	URL string
+	Out *gatewaytest.SyncBuffer
+}
+
 // startProcesses runs n local gateway processes (the real functions/local binary)
 // on one table and returns their base URLs.
 func startProcesses(t *testing.T, n int, table string) []string {
 	t.Helper()
+	var urls []string
+	for _, p := range startLogged(t, n, table, "error") {
+		urls = append(urls, p.URL)
+	}
+	return urls
+}
+
+// startLogged is startProcesses at the given LOG_LEVEL, keeping each process's
+// output.
+func startLogged(t *testing.T, n int, table, logLevel string) []process {
+	t.Helper()
 	srv := dynamotest.Require(t, ddb)
 	bin := lambdatest.Build(t, "local")
-	var urls []string
+	var procs []process
 	for i := range n {
 		port, err := dynamotest.FreePort()
 		if err != nil {
@@ -38,11 +55,11 @@ func startProcesses(t *testing.T, n int, table string) []string {
 			"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
 			"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
 			"AWS_ENDPOINT_URL_DYNAMODB=" + srv.URL, "TABLE_NAME=" + table,
-			"ADMIN_API_KEY=test-admin-key", "MODELS=echo/echo-1", "LOG_LEVEL=error",
+			"ADMIN_API_KEY=test-admin-key", "MODELS=echo/echo-1", "LOG_LEVEL=" + logLevel,
 			fmt.Sprintf("PORT=%d", port),
 		}
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
+		out := &gatewaytest.SyncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -55,9 +72,9 @@ func startProcesses(t *testing.T, n int, table string) []string {
 		})
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		waitHealthy(t, url)
-		urls = append(urls, url)
+		procs = append(procs, process{URL: url, Out: out})
 	}
-	return urls
+	return procs
 }
 
 func waitHealthy(t *testing.T, url string) {

@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/tollgate/tollgate/shared/provider/openai/openaitest"
 )
 
 // The models every capability test runs against: the built-in echo, an
@@ -116,44 +119,50 @@ func TestToolLoop(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	client := g.sdk(g.tenant("tools", nil))
-	schemas := map[string]*jsonschema.Schema{"get_weather": validator(t, weatherSchema), "get_time": validator(t, timeSchema)}
 	for _, m := range surfaceModels {
 		for _, stream := range []bool{false, true} {
 			t.Run(strings.SplitN(m, "/", 2)[0]+map[bool]string{false: "/whole", true: "/stream"}[stream], func(t *testing.T) {
-				msgs := []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Paris")}
-				p := openai.ChatCompletionNewParams{Model: m, Messages: msgs, Tools: weatherTools(t)}
-				choice, usage := complete(t, client, p, stream)
-				calls := choice.Message.ToolCalls
-				wantCalls := 2
-				if strings.HasPrefix(m, "echo/") {
-					wantCalls = 1
-				}
-				if choice.FinishReason != "tool_calls" || len(calls) != wantCalls {
-					t.Fatalf("round 1: finish %q with %d tool calls, want tool_calls with %d: %+v", choice.FinishReason, len(calls), wantCalls, choice.Message)
-				}
-				if usage.PromptTokens <= 0 || usage.CompletionTokens <= 0 {
-					t.Errorf("round 1 usage %+v", usage)
-				}
-				ids := map[string]bool{}
-				for _, c := range calls {
-					sch, ok := schemas[c.Function.Name]
-					if !ok || c.ID == "" || ids[c.ID] {
-						t.Fatalf("tool call %+v: unknown tool, no id or a repeated id", c)
-					}
-					ids[c.ID] = true
-					validJSON(t, sch, c.Function.Arguments)
-				}
-				msgs = append(msgs, choice.Message.ToParam())
-				for i, c := range calls {
-					msgs = append(msgs, openai.ToolMessage([]string{"18C and sunny", "noon"}[i%2], c.ID))
-				}
-				p.Messages = msgs
-				choice, _ = complete(t, client, p, stream)
-				if choice.FinishReason != "stop" || len(choice.Message.ToolCalls) != 0 || !strings.Contains(choice.Message.Content, "18C and sunny") {
-					t.Errorf("round 2: finish %q, content %q, %d tool calls; want the results in text", choice.FinishReason, choice.Message.Content, len(choice.Message.ToolCalls))
-				}
+				toolLoop(t, client, m, stream)
 			})
 		}
+	}
+}
+
+// toolLoop runs the two rounds of TestToolLoop on model m.
+func toolLoop(t *testing.T, client openai.Client, m string, stream bool) {
+	t.Helper()
+	schemas := map[string]*jsonschema.Schema{"get_weather": validator(t, weatherSchema), "get_time": validator(t, timeSchema)}
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Paris")}
+	p := openai.ChatCompletionNewParams{Model: m, Messages: msgs, Tools: weatherTools(t)}
+	choice, usage := complete(t, client, p, stream)
+	calls := choice.Message.ToolCalls
+	wantCalls := 2
+	if strings.HasPrefix(m, "echo/") {
+		wantCalls = 1
+	}
+	if choice.FinishReason != "tool_calls" || len(calls) != wantCalls {
+		t.Fatalf("round 1: finish %q with %d tool calls, want tool_calls with %d: %+v", choice.FinishReason, len(calls), wantCalls, choice.Message)
+	}
+	if usage.PromptTokens <= 0 || usage.CompletionTokens <= 0 {
+		t.Errorf("round 1 usage %+v", usage)
+	}
+	ids := map[string]bool{}
+	for _, c := range calls {
+		sch, ok := schemas[c.Function.Name]
+		if !ok || c.ID == "" || ids[c.ID] {
+			t.Fatalf("tool call %+v: unknown tool, no id or a repeated id", c)
+		}
+		ids[c.ID] = true
+		validJSON(t, sch, c.Function.Arguments)
+	}
+	msgs = append(msgs, choice.Message.ToParam())
+	for i, c := range calls {
+		msgs = append(msgs, openai.ToolMessage([]string{"18C and sunny", "noon"}[i%2], c.ID))
+	}
+	p.Messages = msgs
+	choice, _ = complete(t, client, p, stream)
+	if choice.FinishReason != "stop" || len(choice.Message.ToolCalls) != 0 || !strings.Contains(choice.Message.Content, "18C and sunny") {
+		t.Errorf("round 2: finish %q, content %q, %d tool calls; want the results in text", choice.FinishReason, choice.Message.Content, len(choice.Message.ToolCalls))
 	}
 }
 
@@ -163,28 +172,35 @@ func TestStructuredOutput(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	client := g.sdk(g.tenant("structured", nil))
-	const personSchema = `{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0},"tags":{"type":"array","items":{"type":"string"}}},"required":["name","age","tags"],"additionalProperties":false}`
-	sch := validator(t, personSchema)
 	for _, m := range surfaceModels {
 		for _, stream := range []bool{false, true} {
 			t.Run(strings.SplitN(m, "/", 2)[0]+map[bool]string{false: "/whole", true: "/stream"}[stream], func(t *testing.T) {
-				p := openai.ChatCompletionNewParams{Model: m, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Ada Lovelace")},
-					ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &openai.ResponseFormatJSONSchemaParam{
-						JSONSchema: openai.ResponseFormatJSONSchemaJSONSchemaParam{Name: "person", Schema: rawSchema(t, personSchema), Strict: openai.Bool(true)}}}}
-				choice, _ := complete(t, client, p, stream)
-				if choice.FinishReason != "stop" || len(choice.Message.ToolCalls) != 0 {
-					t.Errorf("finish %q with %d tool calls", choice.FinishReason, len(choice.Message.ToolCalls))
-				}
-				validJSON(t, sch, choice.Message.Content)
-
-				p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &openai.ResponseFormatJSONObjectParam{}}
-				choice, _ = complete(t, client, p, stream)
-				var obj map[string]any
-				if err := json.Unmarshal([]byte(choice.Message.Content), &obj); err != nil {
-					t.Errorf("json_object answer %q: %v", choice.Message.Content, err)
-				}
+				structuredOutput(t, client, m, stream)
 			})
 		}
+	}
+}
+
+const personSchema = `{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0},"tags":{"type":"array","items":{"type":"string"}}},"required":["name","age","tags"],"additionalProperties":false}`
+
+// structuredOutput asks model m for a json_schema and a json_object answer.
+func structuredOutput(t *testing.T, client openai.Client, m string, stream bool) {
+	t.Helper()
+	sch := validator(t, personSchema)
+	p := openai.ChatCompletionNewParams{Model: m, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Ada Lovelace")},
+		ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &openai.ResponseFormatJSONSchemaParam{
+			JSONSchema: openai.ResponseFormatJSONSchemaJSONSchemaParam{Name: "person", Schema: rawSchema(t, personSchema), Strict: openai.Bool(true)}}}}
+	choice, _ := complete(t, client, p, stream)
+	if choice.FinishReason != "stop" || len(choice.Message.ToolCalls) != 0 {
+		t.Errorf("finish %q with %d tool calls", choice.FinishReason, len(choice.Message.ToolCalls))
+	}
+	validJSON(t, sch, choice.Message.Content)
+
+	p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &openai.ResponseFormatJSONObjectParam{}}
+	choice, _ = complete(t, client, p, stream)
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(choice.Message.Content), &obj); err != nil {
+		t.Errorf("json_object answer %q: %v", choice.Message.Content, err)
 	}
 }
 
@@ -195,15 +211,34 @@ func TestImagePrompt(t *testing.T) {
 	client := g.sdk(g.tenant("images", nil))
 	for _, m := range surfaceModels {
 		t.Run(strings.SplitN(m, "/", 2)[0], func(t *testing.T) {
-			p := openai.ChatCompletionNewParams{Model: m, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
-				openai.TextContentPart("what is in this picture"),
-				openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: tinyPNG, Detail: "low"}),
-			})}}
-			choice, usage := complete(t, client, p, true)
-			if choice.Message.Content == "" || usage.PromptTokens <= 0 {
-				t.Errorf("answer %q, usage %+v", choice.Message.Content, usage)
-			}
+			imagePrompt(t, client, m)
 		})
+	}
+	// What the providers received: the image, whole.
+	png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(tinyPNG, "data:image/png;base64,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := g.Bedrock.Requests()
+	if got := br[len(br)-1].Messages[0].Content; len(got) != 2 || got[1].Image == nil || got[1].Image.Format != "png" || !bytes.Equal(got[1].Image.Source.Bytes, png) {
+		t.Errorf("Bedrock received %+v, want the text and the PNG", got)
+	}
+	oa := g.OpenAI.Requests()
+	if got := oa[len(oa)-1].Body.Messages[0].Parts; len(got) != 2 || got[1].ImageURL == nil || *got[1].ImageURL != (openaitest.ImageURL{URL: tinyPNG, Detail: "low"}) {
+		t.Errorf("the OpenAI-compatible provider received %+v, want the image URL and detail unchanged", got)
+	}
+}
+
+// imagePrompt sends model m a text and an inline image, streamed.
+func imagePrompt(t *testing.T, client openai.Client, m string) {
+	t.Helper()
+	p := openai.ChatCompletionNewParams{Model: m, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+		openai.TextContentPart("what is in this picture"),
+		openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: tinyPNG, Detail: "low"}),
+	})}}
+	choice, usage := complete(t, client, p, true)
+	if choice.Message.Content == "" || usage.PromptTokens <= 0 {
+		t.Errorf("answer %q, usage %+v", choice.Message.Content, usage)
 	}
 }
 
