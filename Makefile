@@ -57,6 +57,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./shared/gateway
 	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./shared/sse
 	go test -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME) ./shared/provider/openai
+	go test -run '^$$' -fuzz '^FuzzExample$$' -fuzztime $(FUZZTIME) ./shared/schema
 
 ## build: every Lambda bootstrap for linux/arm64 into .build/<function>/bootstrap
 build: $(FUNCTIONS:%=build-%)

@@ -70,9 +70,9 @@ func BenchmarkDecodeOpenAI(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeOpenAIInvalid measures the refusal of an unsupported parameter.
+// BenchmarkDecodeOpenAIInvalid measures the refusal of an invalid parameter.
 func BenchmarkDecodeOpenAIInvalid(b *testing.B) {
-	body := []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[]}`)
+	body := []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"n":0}`)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := decodeOpenAI(body); err == nil {

@@ -82,7 +82,8 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 		}
 		resp.Choices[i] = openAIChoice{Index: i, Message: &msg, FinishReason: &finish}
 		if len(ch.Logprobs) > 0 {
-			resp.Choices[i].Logprobs = json.RawMessage(ch.Logprobs)
+			lp := json.RawMessage(ch.Logprobs)
+			resp.Choices[i].Logprobs = &lp
 		}
 	}
 	web.JSON(w, http.StatusOK, resp)

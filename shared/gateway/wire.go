@@ -113,11 +113,13 @@ type openAIToolCallDelta struct {
 }
 
 type openAIChoice struct {
-	Index        int               `json:"index"`
-	Delta        *openAIDelta      `json:"delta,omitempty"`
-	Message      *openAIMessageOut `json:"message,omitempty"`
-	Logprobs     json.RawMessage   `json:"logprobs"`
-	FinishReason *string           `json:"finish_reason"`
+	Index   int               `json:"index"`
+	Delta   *openAIDelta      `json:"delta,omitempty"`
+	Message *openAIMessageOut `json:"message,omitempty"`
+	// Logprobs is a pointer so that its usual null costs no allocation (a nil
+	// json.RawMessage's MarshalJSON allocates "null").
+	Logprobs     *json.RawMessage `json:"logprobs"`
+	FinishReason *string          `json:"finish_reason"`
 }
 
 type openAIResponse struct {
@@ -217,15 +219,16 @@ type streamWriter interface {
 // openAIStream writes chat.completion.chunk events ending with [DONE]. It reuses
 // one chunk value, so a streamed text delta costs no allocation of its own.
 type openAIStream struct {
-	x       *exchange
-	sw      *sse.Writer
-	chunk   openAIResponse
-	choice  [1]openAIChoice
-	d       openAIDelta
-	text    string
-	call    [1]openAIToolCallDelta
-	fn      openAIFunctionCall
-	started []bool // choices whose role went out
+	x        *exchange
+	sw       *sse.Writer
+	chunk    openAIResponse
+	choice   [1]openAIChoice
+	d        openAIDelta
+	text     string
+	call     [1]openAIToolCallDelta
+	fn       openAIFunctionCall
+	logprobs json.RawMessage
+	started  []bool // choices whose role went out
 }
 
 func newOpenAIStream(x *exchange, sw *sse.Writer) *openAIStream {
@@ -279,7 +282,8 @@ func (s *openAIStream) delta(c *chat.Chunk) error {
 	}
 	s.choice[0] = openAIChoice{Index: c.Choice, Delta: &s.d}
 	if c.Logprobs != "" {
-		s.choice[0].Logprobs = json.RawMessage(c.Logprobs)
+		s.logprobs = json.RawMessage(c.Logprobs)
+		s.choice[0].Logprobs = &s.logprobs
 	}
 	s.chunk.Choices = s.choice[:]
 	return s.sw.Data(&s.chunk)
