@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/gateway"
 	"github.com/tollgate/tollgate/shared/health"
+	"github.com/tollgate/tollgate/shared/imagefetch"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/periodclose"
 	"github.com/tollgate/tollgate/shared/provider/bedrock"
@@ -50,7 +51,10 @@ type App struct {
 	Metrics *telemetry.Metrics
 	// Providers by name; tests may replace entries before serving.
 	Providers map[string]gateway.Provider
-	Now       func() time.Time // the clock every handler uses; tests replace it before serving
+	// Images fetches image URLs of IMAGE_FETCH_HOSTS; nil when none is set.
+	// Tests may replace it before serving.
+	Images *imagefetch.Fetcher
+	Now    func() time.Time // the clock every handler uses; tests replace it before serving
 }
 
 // NewLogger returns the JSON logger every function writes its lines with: each
@@ -88,6 +92,8 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 		model.OpenAI:  openai.New(providerClient(), cfg.OpenAIBaseURL, cfg.OpenAIAPIKey, openAIOptions(cfg)...),
 		model.Bedrock: bedrock.New(bedrockruntime.NewFromConfig(awsCfg)),
 	}
+	a.Images = imagefetch.New(cfg.ImageFetchHosts, imagefetch.WithMaxBytes(cfg.ImageFetchMaxBytes),
+		imagefetch.WithTimeout(cfg.ImageFetchTimeout))
 	return a
 }
 
@@ -143,7 +149,7 @@ func (a *App) registerChat(mux *http.ServeMux) { gateway.New(a.ChatDeps()).Regis
 // benchmark can change one (Ledger nil: no governance) and build its own handler.
 func (a *App) ChatDeps() gateway.Deps {
 	c := a.Config
-	return gateway.Deps{
+	d := gateway.Deps{
 		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store, Metrics: a.Metrics,
 		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
 		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
@@ -153,6 +159,10 @@ func (a *App) ChatDeps() gateway.Deps {
 		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
 		Now: func() time.Time { return a.Now() },
 	}
+	if a.Images != nil { // a nil *Fetcher in the interface would not be nil
+		d.Images = a.Images
+	}
+	return d
 }
 
 func (a *App) registerHealth(mux *http.ServeMux) {

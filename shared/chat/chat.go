@@ -460,3 +460,17 @@ func (r *Request) Drop(param string) bool {
 	}
 	return true
 }
+
+// ContentIndex returns the index part j of parts has in its message's content
+// on the wire, where a cache point marks the part before it instead of being a
+// part of its own (OpenAI's and Anthropic's cache_control). Parameter paths
+// (messages[i].content[k]) use it.
+func ContentIndex(parts []Part, j int) int {
+	k := 0
+	for i := 0; i < j && i < len(parts); i++ {
+		if parts[i].Kind != PartCachePoint {
+			k++
+		}
+	}
+	return k
+}

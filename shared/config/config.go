@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type Config struct {
 	OpenAIAPIKey           string        // OPENAI_API_KEY (secret: never log)
 	OpenAIMaxTokensParam   string        // OPENAI_MAX_TOKENS_PARAM: max_tokens or max_completion_tokens
 	UnsupportedParams      string        // UNSUPPORTED_PARAMS: refuse (default) or drop
+	ImageFetchHosts        []string      // IMAGE_FETCH_HOSTS: hosts whose https image URLs Tollgate fetches
+	ImageFetchMaxBytes     int64         // IMAGE_FETCH_MAX_BYTES
+	ImageFetchTimeout      time.Duration // IMAGE_FETCH_TIMEOUT
 	AdminAPIKey            string        // ADMIN_API_KEY (secret: never log)
 	AdminAuth              string        // ADMIN_AUTH: "key" (default) or "iam"
 	FirstTokenTimeout      time.Duration // FIRST_TOKEN_TIMEOUT
@@ -118,9 +122,20 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SessionIdleTTL = durationVar(getenv, "SESSION_IDLE_TTL", 24*time.Hour, bad)
 	c.SessionMaxAge = durationVar(getenv, "SESSION_MAX_AGE", 30*24*time.Hour, bad)
 	c.SessionHistoryTokens = intVar(getenv, "SESSION_HISTORY_TOKENS", 8000, 1, 1<<24, bad)
+	for _, h := range strings.Split(getenv("IMAGE_FETCH_HOSTS"), ",") {
+		switch h = strings.ToLower(strings.TrimSpace(h)); {
+		case h == "":
+		case !validHost(h):
+			bad("IMAGE_FETCH_HOSTS", "%q is not a host name (with an optional :port)", h)
+		default:
+			c.ImageFetchHosts = append(c.ImageFetchHosts, h)
+		}
+	}
+	c.ImageFetchMaxBytes = int64(intVar(getenv, "IMAGE_FETCH_MAX_BYTES", 5<<20, 1024, 20<<20, bad))
+	c.ImageFetchTimeout = durationVar(getenv, "IMAGE_FETCH_TIMEOUT", 5*time.Second, bad)
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
-		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge} {
+		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
 		if d == 0 {
 			bad(name, "must be greater than zero")
 		}
@@ -168,6 +183,13 @@ func (c Config) Providers() map[string]bool {
 		p[m.Provider] = m.Provider != model.OpenAI || c.OpenAIAPIKey != "" || c.OpenAIBaseURL != DefaultOpenAIBaseURL
 	}
 	return p
+}
+
+// validHost reports whether h is a DNS name or IP address, with an optional
+// port, and nothing else (no scheme, path or user info).
+func validHost(h string) bool {
+	u, err := url.Parse("https://" + h)
+	return err == nil && u.Host == h && u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.Hostname() != ""
 }
 
 func or(v, def string) string {

@@ -95,8 +95,12 @@ func (x *exchange) param(p string) string {
 }
 
 func (x *exchange) issueError(m model.Name, is chat.Issue, code string) error {
-	return &apierr.Error{Kind: apierr.Invalid, Code: code, Param: x.param(is.Param),
-		Message: fmt.Sprintf("%s: %s", m.String(), is.Message)}
+	p := x.param(is.Param)
+	msg := fmt.Sprintf("%s: %s (model %s)", p, is.Message, m.String())
+	if p == "" {
+		msg = fmt.Sprintf("%s: %s", m.String(), is.Message)
+	}
+	return &apierr.Error{Kind: apierr.Invalid, Code: code, Param: p, Message: msg}
 }
 
 func (x *exchange) unsupportedError(m model.Name, soft []chat.Issue) error {

@@ -54,6 +54,9 @@ type Deps struct {
 	// honour (and says so in x-tollgate-dropped-params) instead of refusing the
 	// request; a tenant's models.unsupportedParams overrides it.
 	DropUnsupported bool
+	// Images fetches image URLs of the hosts the deployment allows, so that
+	// they reach every provider inline; nil leaves every URL as it is.
+	Images ImageFetcher
 	// FirstTokenTimeout bounds each attempt until its first token; past it the
 	// attempt counts as timed out and the next model is tried.
 	FirstTokenTimeout time.Duration

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -360,11 +361,8 @@ func decodeImage(url, detail, param string) (*chat.Image, error) {
 	if !ok || !isBase64 {
 		return nil, invalid("invalid_image_url", up, "%s: a data URL must be base64 (data:<type>;base64,<data>)", up)
 	}
-	mediaType = strings.ToLower(mediaType)
-	if mediaType == "image/jpg" {
-		mediaType = "image/jpeg"
-	}
-	if !imageTypes[mediaType] {
+	mediaType, known := imageMediaType(mediaType)
+	if !known {
 		return nil, invalid("invalid_image_format", up, "%s: the image type must be image/png, image/jpeg, image/gif or image/webp (got %q)", up, clip(mediaType))
 	}
 	if base64.StdEncoding.DecodedLen(len(data)) > maxImageBytes+3 {
@@ -374,9 +372,31 @@ func decodeImage(url, detail, param string) (*chat.Image, error) {
 	if err != nil {
 		return nil, invalid("invalid_image_url", up, "%s: the data URL is not valid base64", up)
 	}
+	return inlineImage(mediaType, b, detail, up)
+}
+
+// imageMediaType normalises an image's media type and reports whether Tollgate
+// takes it.
+func imageMediaType(mt string) (string, bool) {
+	mt = strings.ToLower(mt)
+	if mt == "image/jpg" {
+		mt = "image/jpeg"
+	}
+	return mt, imageTypes[mt]
+}
+
+// inlineImage checks an image's bytes (their type must be mediaType, when not
+// empty) and returns it with its pixel size.
+func inlineImage(mediaType string, b []byte, detail, up string) (*chat.Image, error) {
+	if len(b) > maxImageBytes {
+		return nil, invalid("image_too_large", up, "%s: the image is larger than %d MB", up, maxImageBytes>>20)
+	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err == nil && mediaType == "" {
+		mediaType = "image/" + format
+	}
 	if err != nil || "image/"+format != mediaType {
-		return nil, invalid("invalid_image", up, "%s: the data is not a valid %s image", up, mediaType)
+		return nil, invalid("invalid_image", up, "%s: the data is not a valid %s image", up, cmp.Or(mediaType, "png, jpeg, gif or webp"))
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, invalid("invalid_image", up, "%s: the image has no pixels", up)

@@ -88,6 +88,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		return
 	}
 	x.model = x.plan.Models[0]
+	if err := x.fetchImages(r.Context()); err != nil {
+		x.reject(w, r, err)
+		return
+	}
 	if err := x.checkPlan(&cfg); err != nil {
 		x.reject(w, r, err)
 		return

@@ -58,17 +58,14 @@ func preludeHeader(p lambdatest.Prelude, name string) string {
 	return ""
 }
 
-// TestChatFunction runs the chat function's bootstrap against a fake Lambda
-// Runtime API, which sees the streamed response as Lambda does, with the sample
-// events.
-func TestChatFunction(t *testing.T) {
-	t.Parallel()
+// sampleTenant creates a table with the tenant "acme", whose key is the sample
+// events' sampleKey, and returns the server and the table.
+func sampleTenant(t *testing.T) (*dynamotest.Server, string) {
+	t.Helper()
 	srv := dynamotest.Require(t, ddb)
 	table := srv.NewTable(t)
-	up := newUpstream(t)
 	store := dynamo.New(srv.Client(), table)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*waitTimeout)
-	defer cancel()
+	ctx := t.Context()
 	if _, _, err := store.PutTenant(ctx, tenant.Config{ID: "acme", Name: "Acme",
 		TokenBudget: tenant.Budget{Daily: 1_000_000, Monthly: 10_000_000}}, nil, time.Now()); err != nil {
 		t.Fatal(err)
@@ -77,6 +74,18 @@ func TestChatFunction(t *testing.T) {
 	if err := store.CreateKey(ctx, k, tenant.HashKey(sampleKey)); err != nil {
 		t.Fatal(err)
 	}
+	return srv, table
+}
+
+// TestChatFunction runs the chat function's bootstrap against a fake Lambda
+// Runtime API, which sees the streamed response as Lambda does, with the sample
+// events.
+func TestChatFunction(t *testing.T) {
+	t.Parallel()
+	srv, table := sampleTenant(t)
+	up := newUpstream(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*waitTimeout)
+	defer cancel()
 	rt := lambdatest.StartRuntime(t, lambdatest.Build(t, "chat"), map[string]string{
 		"TABLE_NAME":                table,
 		"AWS_ENDPOINT_URL_DYNAMODB": srv.URL,

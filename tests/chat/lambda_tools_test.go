@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,16 +8,12 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
-	"github.com/tollgate/tollgate/shared/dynamo"
-	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
 	"github.com/tollgate/tollgate/shared/provider/bedrock/bedrocktest"
 	"github.com/tollgate/tollgate/shared/provider/openai/openaitest"
-	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/tests/lambdatest"
 )
 
@@ -99,19 +94,7 @@ func (b *lambdaBody) Close() error { return nil }
 // official Go SDK as the client.
 func TestChatFunctionSurface(t *testing.T) {
 	t.Parallel()
-	srv := dynamotest.Require(t, ddb)
-	table := srv.NewTable(t)
-	store := dynamo.New(srv.Client(), table)
-	ctx, cancel := context.WithTimeout(t.Context(), 4*waitTimeout)
-	defer cancel()
-	if _, _, err := store.PutTenant(ctx, tenant.Config{ID: "agents", Name: "Agents",
-		TokenBudget: tenant.Budget{Daily: 1_000_000, Monthly: 10_000_000}}, nil, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	k := tenant.Key{ID: "key_00000000agents", TenantID: "agents", Hint: "0000", CreatedAt: time.Now().UTC()}
-	if err := store.CreateKey(ctx, k, tenant.HashKey(sampleKey)); err != nil {
-		t.Fatal(err)
-	}
+	srv, table := sampleTenant(t)
 	oa := openaitest.NewServer(t, openaitest.Script{Auto: true})
 	br := bedrocktest.NewServer(t)
 	models := []string{"openai/gpt-lambda", bedrockModel}

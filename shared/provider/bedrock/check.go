@@ -35,7 +35,7 @@ var metadataChars = regexp.MustCompile(`^[a-zA-Z0-9\s._:/=+\-@$#,]*$`)
 
 // Messages that convert and Check share.
 const (
-	msgImageURL          = "Bedrock needs inline images (data URLs); http(s) image URLs are not fetched"
+	msgImageURL          = "Bedrock needs inline images (data URLs); Tollgate fetches https image URLs only from the hosts of the deployment's IMAGE_FETCH_HOSTS"
 	msgThinkingMaxTokens = "reasoning on this model needs max_tokens above 1024: its thinking budget must be at least 1024 tokens and below max_tokens"
 )
 
@@ -169,10 +169,10 @@ func checkImages(i int, m *chat.Message) []chat.Issue {
 		case chat.PartImage:
 			n++
 			if m.Role != chat.RoleUser {
-				issues = append(issues, chat.Issue{Param: partPath(i, j), Message: "Bedrock takes images in user messages only, not in " + quote(m.Role) + " messages"})
+				issues = append(issues, chat.Issue{Param: partPath(i, m.Parts, j), Message: "Bedrock takes images in user messages only, not in " + quote(m.Role) + " messages"})
 				continue
 			}
-			issues = append(issues, checkImage(partPath(i, j), p.Image)...)
+			issues = append(issues, checkImage(partPath(i, m.Parts, j), p.Image)...)
 		case chat.PartToolResult:
 			if p.ToolResult == nil {
 				continue
@@ -180,7 +180,7 @@ func checkImages(i int, m *chat.Message) []chat.Issue {
 			for k := range p.ToolResult.Parts {
 				if q := &p.ToolResult.Parts[k]; q.Kind == chat.PartImage {
 					n++
-					issues = append(issues, checkImage(fmt.Sprintf("%s.content[%d]", partPath(i, j), k), q.Image)...)
+					issues = append(issues, checkImage(fmt.Sprintf("%s.content[%d]", partPath(i, m.Parts, j), k), q.Image)...)
 				}
 			}
 		}

@@ -127,7 +127,7 @@ func TestCheck(t *testing.T) {
 				{Role: chat.RoleUser, Parts: many},
 			}},
 			want: []chat.Issue{
-				refuse("messages[1].content[1]", "Bedrock needs inline images (data URLs); http(s) image URLs are not fetched"),
+				refuse("messages[1].content[1]", "Bedrock needs inline images (data URLs); Tollgate fetches https image URLs only from the hosts of the deployment's IMAGE_FETCH_HOSTS"),
 				refuse("messages[1].content[3]", `Bedrock takes png, jpeg, gif and webp images, not "image/bmp"`),
 				refuse("messages[1].content[4]", "the image has 3932161 bytes; Bedrock takes at most 3.75 MB (3932160 bytes)"),
 				refuse("messages[1].content[5]", "the image is 8001x10 px; Bedrock takes at most 8000 px in width and height"),
@@ -144,7 +144,7 @@ func TestCheck(t *testing.T) {
 					CallID: "d", Parts: []chat.Part{img(ok), img(chat.Image{URL: "https://example.com/b.png"})},
 				}}}},
 			}},
-			want: []chat.Issue{refuse("messages[2].content[0].content[1]", "Bedrock needs inline images (data URLs); http(s) image URLs are not fetched")},
+			want: []chat.Issue{refuse("messages[2].content[0].content[1]", "Bedrock needs inline images (data URLs); Tollgate fetches https image URLs only from the hosts of the deployment's IMAGE_FETCH_HOSTS")},
 		},
 		{
 			name: "metadata",

@@ -184,8 +184,10 @@ func mergeBlocks(prev, next []types.ContentBlock) []types.ContentBlock {
 	return append(prev, next...)
 }
 
-// partPath names part j of message i in OpenAI's terms.
-func partPath(i, j int) string { return fmt.Sprintf("messages[%d].content[%d]", i, j) }
+// partPath names part j of message i, whose parts are parts, in OpenAI's terms.
+func partPath(i int, parts []chat.Part, j int) string {
+	return fmt.Sprintf("messages[%d].content[%d]", i, chat.ContentIndex(parts, j))
+}
 
 // systemBlocks returns the blocks of system message i: its text (consecutive
 // text parts joined), with a cache point block where it has one.
@@ -208,7 +210,7 @@ func systemBlocks(i int, m *chat.Message) ([]types.SystemContentBlock, error) {
 			flush()
 			out = append(out, &types.SystemContentBlockMemberCachePoint{Value: cachePoint()})
 		default:
-			return nil, badRequest(partPath(i, j) + ": a system message holds only text, not " + p.Kind.String() + " parts")
+			return nil, badRequest(partPath(i, m.Parts, j) + ": a system message holds only text, not " + p.Kind.String() + " parts")
 		}
 	}
 	flush()
@@ -229,7 +231,7 @@ func userBlocks(i int, m *chat.Message) ([]types.ContentBlock, error) {
 				out = append(out, &types.ContentBlockMemberText{Value: p.Text})
 			}
 		case chat.PartImage:
-			img, err := imageBlock(partPath(i, j), p.Image)
+			img, err := imageBlock(partPath(i, m.Parts, j), p.Image)
 			if err != nil {
 				return nil, err
 			}
@@ -237,13 +239,13 @@ func userBlocks(i int, m *chat.Message) ([]types.ContentBlock, error) {
 		case chat.PartCachePoint:
 			out = append(out, &types.ContentBlockMemberCachePoint{Value: cachePoint()})
 		case chat.PartToolResult:
-			b, err := toolResultBlock(partPath(i, j), p.ToolResult)
+			b, err := toolResultBlock(partPath(i, m.Parts, j), p.ToolResult)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, b)
 		default:
-			return nil, badRequest(partPath(i, j) + ": a user message cannot hold " + p.Kind.String() + " parts")
+			return nil, badRequest(partPath(i, m.Parts, j) + ": a user message cannot hold " + p.Kind.String() + " parts")
 		}
 	}
 	return out, nil
@@ -255,7 +257,7 @@ func toolMessageBlocks(i int, m *chat.Message) ([]types.ContentBlock, error) {
 	for j := range m.Parts {
 		switch p := &m.Parts[j]; p.Kind {
 		case chat.PartToolResult:
-			b, err := toolResultBlock(partPath(i, j), p.ToolResult)
+			b, err := toolResultBlock(partPath(i, m.Parts, j), p.ToolResult)
 			if err != nil {
 				return nil, err
 			}
@@ -263,7 +265,7 @@ func toolMessageBlocks(i int, m *chat.Message) ([]types.ContentBlock, error) {
 		case chat.PartCachePoint:
 			out = append(out, &types.ContentBlockMemberCachePoint{Value: cachePoint()})
 		default:
-			return nil, badRequest(partPath(i, j) + ": a tool message holds only tool results, not " + p.Kind.String() + " parts")
+			return nil, badRequest(partPath(i, m.Parts, j) + ": a tool message holds only tool results, not " + p.Kind.String() + " parts")
 		}
 	}
 	if len(out) == 0 {
@@ -326,7 +328,7 @@ func assistantBlocks(i int, m *chat.Message) ([]types.ContentBlock, error) {
 		case chat.PartCachePoint:
 			rest = append(rest, &types.ContentBlockMemberCachePoint{Value: cachePoint()})
 		default:
-			return nil, badRequest(partPath(i, j) + ": an assistant message cannot hold " + p.Kind.String() + " parts")
+			return nil, badRequest(partPath(i, m.Parts, j) + ": an assistant message cannot hold " + p.Kind.String() + " parts")
 		}
 	}
 	return append(reasoning, rest...), nil

@@ -386,7 +386,7 @@ func TestConvertBadRequest(t *testing.T) {
 			req: chat.Request{Messages: []chat.Message{{Role: chat.RoleUser, Parts: []chat.Part{
 				chat.TextPart("look"), {Kind: chat.PartImage, Image: &chat.Image{URL: "https://example.com/a.png"}},
 			}}}},
-			want: "messages[0].content[1]: Bedrock needs inline images (data URLs); http(s) image URLs are not fetched",
+			want: "messages[0].content[1]: Bedrock needs inline images (data URLs); Tollgate fetches https image URLs only from the hosts of the deployment's IMAGE_FETCH_HOSTS",
 		},
 		{
 			name: "image media type",
