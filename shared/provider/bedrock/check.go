@@ -116,7 +116,7 @@ func (c *Client) Check(req *chat.Request) []chat.Issue {
 		drop("response_format", "this model has no native structured output on Bedrock; Tollgate forces a tool to get the JSON answer, so the request's own tools cannot be called")
 	}
 
-	if req.ReasoningEffort != "" {
+	if asksReasoning(req.ReasoningEffort) {
 		think := thinkingOf(req.Model)
 		_, isClaude := parseClaude(req.Model)
 		forced := req.ToolChoice.Mode == chat.ToolChoiceRequired || req.ToolChoice.Mode == chat.ToolChoiceNamed || answerTool

@@ -534,7 +534,7 @@ func hasToolBlocks(msgs []types.Message) bool {
 // Anthropic would refuse (max_tokens too small for the 1024-token minimum) is a
 // bad request.
 func reasoningFields(req *chat.Request) (document.Interface, error) {
-	if req.ReasoningEffort == "" {
+	if !asksReasoning(req.ReasoningEffort) {
 		return nil, nil
 	}
 	switch thinkingOf(req.Model) {

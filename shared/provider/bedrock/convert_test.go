@@ -339,6 +339,7 @@ func TestThinkingBudget(t *testing.T) {
 		{"low", 10000, 3000},
 		{"medium", 10000, 6000},
 		{"high", 10000, 9999},
+		{"xhigh", 10000, 9999},
 		{"low", 2000, 1024},
 		{"high", 1025, 1024},
 	}
@@ -354,6 +355,24 @@ func TestThinkingBudget(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("budget_tokens for %s of %d = %v, want %v", tt.effort, tt.maxTokens, got, tt.want)
 		}
+	}
+}
+
+// TestReasoningNone: reasoning_effort "none" asks a thinking model not to
+// think: no thinking fields, and nothing for Check to object to.
+func TestReasoningNone(t *testing.T) {
+	srv, c := newClient(t)
+	req := &chat.Request{Model: "anthropic.claude-sonnet-4-5-20250929-v1:0", Messages: userMessages("hi"),
+		MaxTokens: 512, ReasoningEffort: "none", Temperature: new(0.2)}
+	if issues := c.Check(req); len(issues) != 0 {
+		t.Errorf("Check = %v, want none", issues)
+	}
+	if _, err := c.Complete(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.Requests()
+	if f := reqs[len(reqs)-1].AdditionalModelRequestFields; f != nil {
+		t.Errorf("additionalModelRequestFields = %v, want none", f)
 	}
 }
 

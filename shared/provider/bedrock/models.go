@@ -140,7 +140,7 @@ func thinkingBudget(effort string, maxTokens int) (budget int, ok bool) {
 	switch effort {
 	case "minimal", "low":
 		budget = maxTokens * 3 / 10
-	case "high":
+	case "high", "xhigh":
 		budget = maxTokens - 1
 	default: // medium
 		budget = maxTokens * 6 / 10
@@ -148,13 +148,17 @@ func thinkingBudget(effort string, maxTokens int) (budget int, ok bool) {
 	return max(budget, minThinkingBudget), true
 }
 
+// asksReasoning reports whether a reasoning effort asks the model to reason:
+// OpenAI's "none" asks it not to.
+func asksReasoning(effort string) bool { return effort != "" && effort != "none" }
+
 // effortLevel maps an OpenAI reasoning effort onto the low/medium/high of Nova
 // 2 and of Anthropic's effort parameter.
 func effortLevel(effort string) string {
 	switch effort {
 	case "minimal", "low":
 		return "low"
-	case "high":
+	case "high", "xhigh":
 		return "high"
 	}
 	return "medium"
