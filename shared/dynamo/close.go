@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate/tollgate/shared/budget"
 )
 
 // Ledger items: pk TENANT#<id>, sk DAY#<yyyy-mm-dd>, one per tenant per closed UTC
@@ -21,7 +23,7 @@ func daySK(date string) string { return "DAY#" + date }
 // ReturnReservation returns an expired reservation: its tokens go back to the
 // budget and it is removed, exactly once. It reports false when the reservation
 // was already settled or returned (by its request, or by another job run).
-func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r OpenReservation) (bool, error) {
+func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error) {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),
 		Key:                 key(tenantPK(tenantID), usageSK(month)),
@@ -44,16 +46,45 @@ func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r
 
 // ledgerDoc is the JSON document of a ledger item.
 type ledgerDoc struct {
-	InputTokens  int64                 `json:"inputTokens"`
-	OutputTokens int64                 `json:"outputTokens"`
-	Requests     int64                 `json:"requests"`
-	ByModel      map[string]ModelStats `json:"byModel"`
+	InputTokens  int64                  `json:"inputTokens"`
+	OutputTokens int64                  `json:"outputTokens"`
+	Requests     int64                  `json:"requests"`
+	ByModel      map[string]ledgerModel `json:"byModel"`
+}
+
+// ledgerModel is one model's share of a ledger day, as stored.
+type ledgerModel struct {
+	InputTokens  int64 `json:"inputTokens"`
+	OutputTokens int64 `json:"outputTokens"`
+	Requests     int64 `json:"requests"`
+}
+
+func toLedgerDoc(d budget.DayStats) ledgerDoc {
+	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, Requests: d.Requests}
+	if d.ByModel != nil {
+		doc.ByModel = make(map[string]ledgerModel, len(d.ByModel))
+		for m, st := range d.ByModel {
+			doc.ByModel[m] = ledgerModel(st)
+		}
+	}
+	return doc
+}
+
+func (doc ledgerDoc) day(date string) budget.DayStats {
+	d := budget.DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, Requests: doc.Requests}
+	if doc.ByModel != nil {
+		d.ByModel = make(map[string]budget.ModelStats, len(doc.ByModel))
+		for m, st := range doc.ByModel {
+			d.ByModel[m] = budget.ModelStats(st)
+		}
+	}
+	return d
 }
 
 // PutDay writes a closed day's usage into the ledger. Writing the same day again
 // replaces it with the same content, so the job is idempotent.
-func (s *Store) PutDay(ctx context.Context, tenantID string, d DayStats, closedAt time.Time) error {
-	doc, err := json.Marshal(ledgerDoc{d.InputTokens, d.OutputTokens, d.Requests, d.ByModel})
+func (s *Store) PutDay(ctx context.Context, tenantID string, d budget.DayStats, closedAt time.Time) error {
+	doc, err := json.Marshal(toLedgerDoc(d))
 	if err != nil {
 		return fmt.Errorf("dynamo: put day: %w", err)
 	}
@@ -71,8 +102,8 @@ func (s *Store) PutDay(ctx context.Context, tenantID string, d DayStats, closedA
 }
 
 // Days reads the ledger's days from first to last (yyyy-mm-dd, inclusive).
-func (s *Store) Days(ctx context.Context, tenantID, first, last string) (map[string]DayStats, error) {
-	out := map[string]DayStats{}
+func (s *Store) Days(ctx context.Context, tenantID, first, last string) (map[string]budget.DayStats, error) {
+	out := map[string]budget.DayStats{}
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :a AND :b"),
@@ -92,7 +123,7 @@ func (s *Store) Days(ctx context.Context, tenantID, first, last string) (map[str
 				return nil, fmt.Errorf("dynamo: decode ledger day of %s: %w", tenantID, err)
 			}
 			date := getS(it, "date")
-			out[date] = DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, Requests: doc.Requests, ByModel: doc.ByModel}
+			out[date] = doc.day(date)
 		}
 	}
 	return out, nil

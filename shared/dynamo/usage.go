@@ -38,29 +38,6 @@ const (
 
 func usageSK(month string) string { return "USAGE#" + month }
 
-// Admission is a request asking to be admitted.
-type Admission struct {
-	TenantID  string
-	RequestID string
-	Now       time.Time
-	Budget    budget.Limits
-	Prompt    int64 // upper bound of the input tokens
-	MaxOutput int64 // requested output limit
-	// Rates are the rate-limit dimensions that apply (limit > 0).
-	Rates []ratelimit.Cost
-	// Lease is how long the reservation may stay unsettled before the period-close
-	// job returns it.
-	Lease time.Duration
-}
-
-// Admitted is an admitted request.
-type Admitted struct {
-	Reservation budget.Reservation
-	Output      int64 // the output limit to send the provider (clamped when Clamped)
-	Clamped     bool
-	Rates       map[string]ratelimit.State // after this request
-}
-
 // hint is what this process last saw of a tenant's usage item; it only chooses
 // the form of the next conditional write, never decides admission.
 type hint struct {
@@ -101,13 +78,13 @@ const maxAdmitTries = 8
 // The first write is shaped by this process's last view of the item; when its
 // condition fails, one consistent read tells why: a refusal, or a stale view, in
 // which case the write is retried with the fresh one.
-func (s *Store) Admit(ctx context.Context, a Admission) (Admitted, error) {
+func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted, error) {
 	ps := budget.PeriodsAt(a.Now)
 	pk, sk := tenantPK(a.TenantID), usageSK(ps.Month)
 	now := ratelimit.Nanos(a.Now)
 	for _, c := range a.Rates {
 		if !c.Fits() {
-			return Admitted{}, &ratelimit.LimitedError{Dimension: c.Name, Limit: c.Limit, Units: c.Units}
+			return budget.Admitted{}, &ratelimit.LimitedError{Dimension: c.Name, Limit: c.Limit, Units: c.Units}
 		}
 	}
 	view := s.hints.get(pk + sk)
@@ -116,16 +93,16 @@ func (s *Store) Admit(ctx context.Context, a Admission) (Admitted, error) {
 		if err != nil {
 			if try == 0 { // a stale view may be pessimistic: check before refusing
 				if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
-					return Admitted{}, err
+					return budget.Admitted{}, err
 				}
 				continue
 			}
-			return Admitted{}, err
+			return budget.Admitted{}, err
 		}
 		if try > 0 {
 			for _, c := range a.Rates {
 				if ok, retry := c.Admit(view.tats[c.Name], now); !ok {
-					return Admitted{}, &ratelimit.LimitedError{Dimension: c.Name, Limit: c.Limit, Units: c.Units, RetryAfter: retry}
+					return budget.Admitted{}, &ratelimit.LimitedError{Dimension: c.Name, Limit: c.Limit, Units: c.Units, RetryAfter: retry}
 				}
 			}
 		}
@@ -138,15 +115,15 @@ func (s *Store) Admit(ctx context.Context, a Admission) (Admitted, error) {
 			if ccf.Item != nil {
 				view = decodeView(ccf.Item, ps.Day)
 			} else if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
-				return Admitted{}, err
+				return budget.Admitted{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return Admitted{}, fmt.Errorf("dynamo: admit %s: %w", a.RequestID, err)
+			return budget.Admitted{}, fmt.Errorf("dynamo: admit %s: %w", a.RequestID, err)
 		}
 		fresh := hint{used: budget.Used{Day: getN(out, "used#"+ps.Day), Month: getN(out, attrUsed)}, tats: map[string]int64{}}
-		adm := Admitted{
+		adm := budget.Admitted{
 			Reservation: budget.Reservation{TenantID: a.TenantID, RequestID: a.RequestID, Month: ps.Month, Day: ps.Day, Tokens: amount, Used: fresh.used},
 			Output:      output,
 			Clamped:     output < a.MaxOutput,
@@ -160,10 +137,10 @@ func (s *Store) Admit(ctx context.Context, a Admission) (Admitted, error) {
 		s.hints.put(pk+sk, fresh)
 		return adm, nil
 	}
-	return Admitted{}, fmt.Errorf("dynamo: admit %s: still contended after %d tries", a.RequestID, maxAdmitTries)
+	return budget.Admitted{}, fmt.Errorf("dynamo: admit %s: still contended after %d tries", a.RequestID, maxAdmitTries)
 }
 
-func (s *Store) admitWrite(ctx context.Context, a Admission, ps budget.Periods, pk, sk string, amount int64, view hint, now int64) (map[string]types.AttributeValue, error) {
+func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Periods, pk, sk string, amount int64, view hint, now int64) (map[string]types.AttributeValue, error) {
 	names := map[string]string{"#used": attrUsed, "#day": "used#" + ps.Day, "#res": "res#" + a.RequestID, "#ttl": attrTTL}
 	values := map[string]types.AttributeValue{
 		":amt": num(amount),
@@ -239,18 +216,12 @@ func decodeView(item map[string]types.AttributeValue, day string) hint {
 	return h
 }
 
-// Charge is what a settled request used.
-type Charge struct {
-	Input, Output int64
-	Model         string // provider/model that answered; "" when none did
-}
-
 // Settle replaces a reservation with what the request used: it releases the
 // reserved tokens and adds the real ones (never more than were reserved, so no
 // settled request pushes usage past a limit), and adds the day's and the model's
 // usage counters. It is idempotent: a reservation that is already settled (or
 // returned by the period-close job) is left alone and Settle returns nil.
-func (s *Store) Settle(ctx context.Context, r budget.Reservation, c Charge) error {
+func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charge) error {
 	charged := min(c.Input+c.Output, r.Tokens)
 	names := map[string]string{
 		"#used": attrUsed, "#day": "used#" + r.Day, "#res": "res#" + r.RequestID,
@@ -282,62 +253,23 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, c Charge) erro
 	return nil
 }
 
-// PeriodUsage is a tenant's usage in one period.
-type PeriodUsage struct {
-	Used     int64 // settled tokens
-	Reserved int64 // tokens of reservations in flight
-}
-
-// DayStats is one day's settled usage.
-type DayStats struct {
-	Date         string // yyyy-mm-dd
-	InputTokens  int64
-	OutputTokens int64
-	Requests     int64
-	ByModel      map[string]ModelStats
-}
-
-// ModelStats is one model's share of a day.
-type ModelStats struct {
-	InputTokens  int64 `json:"inputTokens"`
-	OutputTokens int64 `json:"outputTokens"`
-	Requests     int64 `json:"requests"`
-}
-
-// MonthUsage is what a tenant's usage item for a month holds, decoded.
-type MonthUsage struct {
-	Month        string
-	Total        PeriodUsage
-	Days         map[string]PeriodUsage // by dd
-	Stats        map[string]*DayStats   // by dd
-	Reservations []OpenReservation
-}
-
-// OpenReservation is a reservation not yet settled.
-type OpenReservation struct {
-	RequestID string
-	Day       string
-	Tokens    int64
-	Lease     time.Time
-}
-
-// MonthUsage reads a tenant's usage item for month (yyyy-mm), consistently.
-func (s *Store) MonthUsage(ctx context.Context, tenantID, month string) (MonthUsage, error) {
+// budget.MonthUsage reads a tenant's usage item for month (yyyy-mm), consistently.
+func (s *Store) MonthUsage(ctx context.Context, tenantID, month string) (budget.MonthUsage, error) {
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: key(tenantPK(tenantID), usageSK(month)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return MonthUsage{}, fmt.Errorf("dynamo: read usage of %s: %w", tenantID, err)
+		return budget.MonthUsage{}, fmt.Errorf("dynamo: read usage of %s: %w", tenantID, err)
 	}
 	return decodeMonth(month, res.Item), nil
 }
 
-func decodeMonth(month string, item map[string]types.AttributeValue) MonthUsage {
-	mu := MonthUsage{Month: month, Days: map[string]PeriodUsage{}, Stats: map[string]*DayStats{}}
+func decodeMonth(month string, item map[string]types.AttributeValue) budget.MonthUsage {
+	mu := budget.MonthUsage{Month: month, Days: map[string]budget.PeriodUsage{}, Stats: map[string]*budget.DayStats{}}
 	committedDays := map[string]int64{}
-	stat := func(day string) *DayStats {
+	stat := func(day string) *budget.DayStats {
 		if mu.Stats[day] == nil {
-			mu.Stats[day] = &DayStats{Date: month + "-" + day, ByModel: map[string]ModelStats{}}
+			mu.Stats[day] = &budget.DayStats{Date: month + "-" + day, ByModel: map[string]budget.ModelStats{}}
 		}
 		return mu.Stats[day]
 	}
@@ -356,7 +288,7 @@ func decodeMonth(month string, item map[string]types.AttributeValue) MonthUsage 
 			if !ok {
 				continue
 			}
-			r := OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC()}
+			r := budget.OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC()}
 			mu.Reservations = append(mu.Reservations, r)
 		case "in", "out", "req":
 			n := getN(item, name)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/session"
 	"github.com/tollgate/tollgate/shared/telemetry"
@@ -38,7 +39,7 @@ type Authenticator interface {
 type Deps struct {
 	Log      *slog.Logger
 	Tenants  Authenticator
-	Ledger   Ledger // nil: no budgets, rate limits or metering (benchmarks only)
+	Ledger   meter.Ledger // nil: no budgets, rate limits or metering (benchmarks only)
 	Sessions Sessions
 	Metrics  *telemetry.Metrics // nil: no metrics
 	// SessionExpiry and SessionWindow configure server-side sessions: when they
@@ -72,10 +73,19 @@ type Deps struct {
 }
 
 // Handler serves the chat routes.
-type Handler struct{ Deps }
+type Handler struct {
+	Deps
+	meter *meter.Meter // nil when Ledger is
+}
 
 // New returns the chat handler.
-func New(d Deps) *Handler { return &Handler{d} }
+func New(d Deps) *Handler {
+	h := &Handler{Deps: d}
+	if d.Ledger != nil {
+		h.meter = &meter.Meter{Ledger: d.Ledger, Log: d.Log, Lease: d.RequestTimeout + time.Minute}
+	}
+	return h
+}
 
 // Register adds the chat routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {

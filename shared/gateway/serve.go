@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/apierr"
-	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/telemetry"
@@ -58,8 +58,8 @@ type exchange struct {
 	failures      int  // failed provider attempts, and a failure mid-stream
 	budgetRefused bool // for the metrics
 	rateLimited   bool
-	res           *budget.Reservation // set once admitted
-	session       *sessionState       // set for a request with a sessionId
+	ticket        *meter.Ticket // set once admitted
+	session       *sessionState // set for a request with a sessionId
 	budgetInfo    budgetInfo
 }
 
@@ -376,8 +376,8 @@ func (x *exchange) log(ctx context.Context, info *web.Info) {
 			slog.Float64("timeToFirstTokenMs", ms(x.ttft)),
 		)
 	}
-	if x.res != nil && x.res.Tokens > 0 {
-		attrs = append(attrs, slog.Int64("reservedTokens", x.res.Tokens))
+	if n := x.ticket.Reserved(); n > 0 {
+		attrs = append(attrs, slog.Int64("reservedTokens", n))
 	}
 	info.AddAttrs(attrs...)
 }

@@ -63,6 +63,9 @@ func (x *exchange) requestMessages() []chat.Message {
 	return x.c.req.Messages
 }
 
+// saveTimeout bounds the session write, which runs after the client may be gone.
+const saveTimeout = 5 * time.Second
+
 // saveTurn appends the request's messages and the answer as one turn, before the
 // client is told the answer is complete, so the next request sees it. A request
 // without a session saves nothing.
@@ -82,7 +85,7 @@ func (x *exchange) saveTurnMessage(ctx context.Context, answer *chat.Message) er
 		msgs = append(msgs, session.FromChat(&x.session.sent[i], x.start)...)
 	}
 	msgs = append(msgs, session.FromChat(answer, now)...)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
 	if err := x.h.Sessions.AppendTurn(sctx, x.session.tenantID, x.c.sessionID, x.session.known, msgs, now, x.h.SessionExpiry); err != nil {
 		x.h.Log.ErrorContext(sctx, "save session turn", "requestId", x.reqID, "err", err)

@@ -16,17 +16,16 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/budget"
-	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/tenant"
 )
 
 // Store is what the job reads and writes. *dynamo.Store implements it.
 type Store interface {
 	ListTenants(ctx context.Context, limit int, cursor string) ([]tenant.Config, string, error)
-	MonthUsage(ctx context.Context, tenantID, month string) (dynamo.MonthUsage, error)
-	ReturnReservation(ctx context.Context, tenantID, month string, r dynamo.OpenReservation) (bool, error)
-	PutDay(ctx context.Context, tenantID string, d dynamo.DayStats, closedAt time.Time) error
-	Days(ctx context.Context, tenantID, first, last string) (map[string]dynamo.DayStats, error)
+	MonthUsage(ctx context.Context, tenantID, month string) (budget.MonthUsage, error)
+	ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error)
+	PutDay(ctx context.Context, tenantID string, d budget.DayStats, closedAt time.Time) error
+	Days(ctx context.Context, tenantID, first, last string) (map[string]budget.DayStats, error)
 }
 
 // CatchUpDays is how many closed days each run (re)writes into the ledger, so a
@@ -70,8 +69,8 @@ func Run(ctx context.Context, st Store, log *slog.Logger, now time.Time) (Result
 
 func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now time.Time, res *Result) error {
 	today := budget.PeriodsAt(now)
-	months := map[string]dynamo.MonthUsage{}
-	month := func(m string) (dynamo.MonthUsage, error) {
+	months := map[string]budget.MonthUsage{}
+	month := func(m string) (budget.MonthUsage, error) {
 		if mu, ok := months[m]; ok {
 			return mu, nil
 		}
@@ -116,7 +115,7 @@ func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now
 		if err != nil {
 			return err
 		}
-		d := dynamo.DayStats{Date: p.Date, ByModel: map[string]dynamo.ModelStats{}}
+		d := budget.DayStats{Date: p.Date, ByModel: map[string]budget.ModelStats{}}
 		if s := mu.Stats[p.Day]; s != nil {
 			d = *s
 		}
@@ -133,7 +132,7 @@ func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now
 }
 
 // normal makes empty and nil per-model maps compare equal.
-func normal(d dynamo.DayStats) dynamo.DayStats {
+func normal(d budget.DayStats) budget.DayStats {
 	if len(d.ByModel) == 0 {
 		d.ByModel = nil
 	}

@@ -10,15 +10,14 @@ import (
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/budget"
-	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/web"
 )
 
 // Store reads usage items. *dynamo.Store implements it.
 type Store interface {
-	MonthUsage(ctx context.Context, tenantID, month string) (dynamo.MonthUsage, error)
-	Days(ctx context.Context, tenantID, first, last string) (map[string]dynamo.DayStats, error)
+	MonthUsage(ctx context.Context, tenantID, month string) (budget.MonthUsage, error)
+	Days(ctx context.Context, tenantID, first, last string) (map[string]budget.DayStats, error)
 }
 
 // Report is the body of a usage response.
@@ -42,11 +41,18 @@ type Period struct {
 
 // DayRow is one day of history.
 type DayRow struct {
-	Date         string                       `json:"date"`
-	InputTokens  int64                        `json:"inputTokens"`
-	OutputTokens int64                        `json:"outputTokens"`
-	Requests     int64                        `json:"requests"`
-	ByModel      map[string]dynamo.ModelStats `json:"byModel"`
+	Date         string              `json:"date"`
+	InputTokens  int64               `json:"inputTokens"`
+	OutputTokens int64               `json:"outputTokens"`
+	Requests     int64               `json:"requests"`
+	ByModel      map[string]ModelRow `json:"byModel"`
+}
+
+// ModelRow is one model's share of a day.
+type ModelRow struct {
+	InputTokens  int64 `json:"inputTokens"`
+	OutputTokens int64 `json:"outputTokens"`
+	Requests     int64 `json:"requests"`
 }
 
 // MaxDays is the longest history one request may ask for.
@@ -87,7 +93,7 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 	if err != nil {
 		return Report{}, err
 	}
-	months := map[string]dynamo.MonthUsage{ps.Month: cur}
+	months := map[string]budget.MonthUsage{ps.Month: cur}
 	r.History = []DayRow{}
 	for i := range days {
 		dp := budget.PeriodsAt(now.AddDate(0, 0, -i))
@@ -100,21 +106,22 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 				}
 				months[dp.Month] = mu
 			}
-			s = dynamo.DayStats{}
+			s = budget.DayStats{}
 			if live := mu.Stats[dp.Day]; live != nil {
 				s = *live
 			}
 		}
-		row := DayRow{Date: dp.Date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, Requests: s.Requests, ByModel: s.ByModel}
-		if row.ByModel == nil {
-			row.ByModel = map[string]dynamo.ModelStats{}
+		row := DayRow{Date: dp.Date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, Requests: s.Requests,
+			ByModel: make(map[string]ModelRow, len(s.ByModel))}
+		for m, st := range s.ByModel {
+			row.ByModel[m] = ModelRow(st)
 		}
 		r.History = append(r.History, row)
 	}
 	return r, nil
 }
 
-func period(name string, u dynamo.PeriodUsage, limit int64, reset time.Time) Period {
+func period(name string, u budget.PeriodUsage, limit int64, reset time.Time) Period {
 	p := Period{Period: name, Used: u.Used, Reserved: u.Reserved, ResetsAt: reset.Format(time.RFC3339)}
 	if limit > 0 {
 		rem := max(limit-u.Used-u.Reserved, 0)

@@ -48,7 +48,7 @@ func BenchmarkStore(b *testing.B) {
 		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
 		HTTPClient:   cannedDynamoDB{body},
 	}), "tollgate")
-	a := dynamo.Admission{
+	a := budget.Admission{
 		TenantID: "bench", RequestID: "0123456789abcdef0123456789abcdef", Now: now,
 		Budget: budget.Limits{Daily: 1_000_000_000_000, Monthly: 10_000_000_000_000, MinOutput: 16},
 		Prompt: 120, MaxOutput: 4096,
@@ -71,7 +71,7 @@ func BenchmarkStore(b *testing.B) {
 	})
 	b.Run("Settle", func(b *testing.B) {
 		b.ReportAllocs()
-		c := dynamo.Charge{Input: 30, Output: 14, Model: "openai/bench"}
+		c := budget.Charge{Input: 30, Output: 14, Model: "openai/bench"}
 		for b.Loop() {
 			if err := st.Settle(ctx, adm.Reservation, c); err != nil {
 				b.Fatal(err)

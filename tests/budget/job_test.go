@@ -21,9 +21,9 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // reserve admits a request that is then "killed": it never settles.
-func reserve(t *testing.T, st *dynamo.Store, id string, now time.Time, lease time.Duration) dynamo.Admitted {
+func reserve(t *testing.T, st *dynamo.Store, id string, now time.Time, lease time.Duration) budget.Admitted {
 	t.Helper()
-	adm, err := st.Admit(context.Background(), dynamo.Admission{
+	adm, err := st.Admit(context.Background(), budget.Admission{
 		TenantID: "acme", RequestID: id, Now: now, Prompt: 100, MaxOutput: 400, Lease: lease,
 		Budget: budget.Limits{Daily: 10_000, MinOutput: 16},
 		Rates:  []ratelimit.Cost{{Name: ratelimit.Requests, Limit: 100, Units: 1}},
@@ -47,7 +47,7 @@ func TestJobReturnsExpiredReservations(t *testing.T) {
 	}
 	killed := reserve(t, st, "req-killed", t0, 15*time.Minute)
 	live := reserve(t, st, "req-live", t0.Add(10*time.Minute), 15*time.Minute)
-	if err := st.Settle(ctx, live.Reservation, dynamo.Charge{Input: 80, Output: 20, Model: "echo/echo-1"}); err != nil {
+	if err := st.Settle(ctx, live.Reservation, budget.Charge{Input: 80, Output: 20, Model: "echo/echo-1"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -83,7 +83,7 @@ func TestJobReturnsExpiredReservations(t *testing.T) {
 		t.Errorf("a third run returned %d", again.Returned)
 	}
 	// A settle arriving after the job is harmless.
-	if err := st.Settle(ctx, killed.Reservation, dynamo.Charge{Input: 100, Output: 400}); err != nil {
+	if err := st.Settle(ctx, killed.Reservation, budget.Charge{Input: 100, Output: 400}); err != nil {
 		t.Fatal(err)
 	}
 	mu, _ = st.MonthUsage(ctx, "acme", "2026-11")
@@ -104,7 +104,7 @@ func TestJobWritesLedger(t *testing.T) {
 	}
 	adm := reserve(t, st, "req-1", yesterday, 15*time.Minute)
 	// Settled just after midnight: it still counts for the day it was reserved in.
-	if err := st.Settle(ctx, adm.Reservation, dynamo.Charge{Input: 30, Output: 12, Model: "openai/gpt-4o-mini"}); err != nil {
+	if err := st.Settle(ctx, adm.Reservation, budget.Charge{Input: 30, Output: 12, Model: "openai/gpt-4o-mini"}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 25, 0, 5, 0, 0, time.UTC)

@@ -16,7 +16,6 @@ import (
 	"github.com/tollgate/tollgate/shared/app"
 	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/chat"
-	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/provider/echo"
 	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
@@ -29,7 +28,7 @@ func ask(text string, maxTokens int) map[string]any {
 	return m
 }
 
-func monthUsage(t *testing.T, g *gatewaytest.Gateway, tenantID string) dynamo.MonthUsage {
+func monthUsage(t *testing.T, g *gatewaytest.Gateway, tenantID string) budget.MonthUsage {
 	t.Helper()
 	mu, err := g.App.Store.MonthUsage(context.Background(), tenantID, budget.PeriodsAt(g.Clock.Now()).Month)
 	if err != nil {
@@ -201,7 +200,7 @@ func TestDisconnectChargesWhatStreamed(t *testing.T) {
 
 	// Settlement runs before the handler returns; wait for it.
 	deadline := time.Now().Add(30 * time.Second)
-	var mu dynamo.MonthUsage
+	var mu budget.MonthUsage
 	for {
 		mu = monthUsage(t, g, "acme")
 		if len(mu.Reservations) == 0 && mu.Stats["25"] != nil {

@@ -1,0 +1,191 @@
+// Package meter admits and settles the token cost of a metered request, for
+// every route that spends a tenant's tokens (chat, embeddings): before any
+// provider call it reserves the request's bound against the tenant's budgets and
+// rate limits (one conditional write in the ledger), and afterwards it settles,
+// exactly once, what the request really used. Refusals are OpenAI-shaped
+// *apierr.Error values; admission sets the budget and rate-limit headers.
+package meter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/ratelimit"
+	"github.com/tollgate/tollgate/shared/tenant"
+)
+
+// Ledger admits requests against budgets and rate limits and settles what they
+// used. *dynamo.Store implements it.
+type Ledger interface {
+	Admit(ctx context.Context, a budget.Admission) (budget.Admitted, error)
+	Settle(ctx context.Context, r budget.Reservation, c budget.Charge) error
+}
+
+// Budget and rate-limit headers.
+const (
+	HeaderBudgetRemainingDaily   = "x-budget-remaining-daily"
+	HeaderBudgetRemainingMonthly = "x-budget-remaining-monthly"
+	HeaderBudgetResetDaily       = "x-budget-reset-daily"
+	HeaderBudgetResetMonthly     = "x-budget-reset-monthly"
+)
+
+// settleTimeout bounds the settlement write, which runs after the client may be gone.
+const settleTimeout = 5 * time.Second
+
+// Meter admits and settles requests. Its zero value is not usable: Ledger is
+// required.
+type Meter struct {
+	Ledger Ledger
+	Log    *slog.Logger
+	// Lease is how long a reservation may stay unsettled before the period-close
+	// job returns it: longer than any request may run.
+	Lease time.Duration
+}
+
+// Cost is what a request may spend.
+type Cost struct {
+	TenantID, RequestID string
+	// Input bounds the input tokens from above (the reservation holds it).
+	Input int64
+	// Output is the output limit (0 for routes without output, such as
+	// embeddings); admission may clamp it to what the budget leaves.
+	Output int64
+	// RateEstimate is what the tokens-per-minute limit counts: an estimate of
+	// the input plus Output.
+	RateEstimate int64
+	// OutputParam names the output limit in the route's API, for the refusal of
+	// a request that can never fit its tokens-per-minute limit ("max_tokens");
+	// "" for routes without output.
+	OutputParam string
+}
+
+// Ticket is an admitted request, until it is settled.
+type Ticket struct {
+	m        *Meter
+	Admitted budget.Admitted
+	settled  bool
+}
+
+// Refusal says why Admit refused a request, for metrics.
+type Refusal uint8
+
+const (
+	Admitted      Refusal = iota
+	BudgetRefused         // 429 budget_exceeded
+	RateLimited           // 429 rate_limit_exceeded, or 400 when it can never fit
+	StoreFailed           // 503: the ledger could not be reached
+)
+
+// Admit reserves c for the tenant cfg at now, and on success sets the budget and
+// rate-limit headers on h. A refusal is an *apierr.Error (429 with Retry-After
+// for budgets and rate limits, 400 for a request larger than its rate limit, 503
+// when the ledger fails) with the Refusal kind for metrics.
+func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c Cost, h http.Header) (*Ticket, Refusal, error) {
+	a := budget.Admission{
+		TenantID:  c.TenantID,
+		RequestID: c.RequestID,
+		Now:       now,
+		Budget: budget.Limits{Daily: cfg.TokenBudget.Daily, Monthly: cfg.TokenBudget.Monthly,
+			MinOutput: cfg.TokenBudget.MinOutputTokens},
+		Prompt:    c.Input,
+		MaxOutput: c.Output,
+		Lease:     m.Lease,
+	}
+	if a.Budget.MinOutput == 0 {
+		a.Budget.MinOutput = tenant.DefaultMinOutputTokens
+	}
+	if l := cfg.RateLimit.RequestsPerMinute; l > 0 {
+		a.Rates = append(a.Rates, ratelimit.Cost{Name: ratelimit.Requests, Limit: l, Units: 1})
+	}
+	if l := cfg.RateLimit.TokensPerMinute; l > 0 {
+		a.Rates = append(a.Rates, ratelimit.Cost{Name: ratelimit.Tokens, Limit: l, Units: c.RateEstimate})
+	}
+	adm, err := m.Ledger.Admit(ctx, a)
+	var ex *budget.ExhaustedError
+	var lim *ratelimit.LimitedError
+	switch {
+	case errors.As(err, &ex):
+		return nil, BudgetRefused, &apierr.Error{Kind: apierr.BudgetExceeded, Code: "budget_exceeded", Message: ex.Error(),
+			RetryAfter: ex.ResetsAt.Sub(now)}
+	case errors.As(err, &lim):
+		e := &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded", Message: lim.Error(), RetryAfter: lim.RetryAfter}
+		if lim.RetryAfter == 0 { // can never pass: a client error, not a wait
+			e.Kind, e.Code, e.Param = apierr.Invalid, "request_exceeds_rate_limit", c.OutputParam
+			if c.OutputParam != "" {
+				e.Message += "; set " + c.OutputParam + " lower"
+			} else {
+				e.Message += "; send less input per request"
+			}
+		}
+		return nil, RateLimited, e
+	case err != nil:
+		return nil, StoreFailed, apierr.StoreUnavailable("meter this request", err)
+	}
+	t := &Ticket{m: m, Admitted: adm}
+	t.setHeaders(h, cfg, now)
+	return t, Admitted, nil
+}
+
+// Remaining is what the tenant's budgets leave after the reservation; nil for
+// a period without a budget.
+func (t *Ticket) Remaining(cfg *tenant.Config) (daily, monthly *int64) {
+	if l := cfg.TokenBudget.Daily; l > 0 {
+		daily = ptr(max(l-t.Admitted.Reservation.Used.Day, 0))
+	}
+	if l := cfg.TokenBudget.Monthly; l > 0 {
+		monthly = ptr(max(l-t.Admitted.Reservation.Used.Month, 0))
+	}
+	return daily, monthly
+}
+
+// Reserved is the number of tokens the reservation holds: 0 when the tenant
+// has no token budget, or t is nil (not admitted).
+func (t *Ticket) Reserved() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Admitted.Reservation.Tokens
+}
+
+func (t *Ticket) setHeaders(h http.Header, cfg *tenant.Config, now time.Time) {
+	ps := budget.PeriodsAt(now)
+	daily, monthly := t.Remaining(cfg)
+	if daily != nil {
+		h.Set(HeaderBudgetRemainingDaily, strconv.FormatInt(*daily, 10))
+		h.Set(HeaderBudgetResetDaily, ps.DayReset.Format(time.RFC3339))
+	}
+	if monthly != nil {
+		h.Set(HeaderBudgetRemainingMonthly, strconv.FormatInt(*monthly, 10))
+		h.Set(HeaderBudgetResetMonthly, ps.MonthReset.Format(time.RFC3339))
+	}
+	for name, st := range t.Admitted.Rates {
+		h.Set("x-ratelimit-limit-"+name, strconv.FormatInt(st.Limit, 10))
+		h.Set("x-ratelimit-remaining-"+name, strconv.FormatInt(st.Remaining, 10))
+		h.Set("x-ratelimit-reset-"+name, st.Reset.Round(time.Millisecond).String())
+	}
+}
+
+// Settle records what the request used, once: later calls do nothing. It runs
+// synchronously under a context that outlives a cancelled request (Lambda
+// freezes the sandbox after the handler returns, so nothing may be left to a
+// goroutine). A zero Charge returns the whole reservation. A failed write is
+// logged; the period-close job returns the reservation when its lease ends.
+func (t *Ticket) Settle(ctx context.Context, c budget.Charge) {
+	if t == nil || t.settled {
+		return
+	}
+	t.settled = true
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := t.m.Ledger.Settle(sctx, t.Admitted.Reservation, c); err != nil && t.m.Log != nil {
+		t.m.Log.ErrorContext(sctx, "settle", "requestId", t.Admitted.Reservation.RequestID, "err", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
