@@ -36,7 +36,7 @@ type Store interface {
 type Deps struct {
 	Log             *slog.Logger
 	Store           Store
-	Catalog         []model.Name // MODELS
+	Catalog         model.Catalog // MODELS
 	MaxRequestBytes int64
 	Now             func() time.Time
 }

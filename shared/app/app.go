@@ -166,8 +166,8 @@ func (a *App) ChatDeps() gateway.Deps {
 }
 
 func (a *App) registerHealth(mux *http.ServeMux) {
-	names := make([]string, len(a.Config.Models))
-	for i, m := range a.Config.Models {
+	names := make([]string, a.Config.Models.Len())
+	for i, m := range a.Config.Models.Names() {
 		names[i] = m.String()
 	}
 	mux.Handle("GET /health", health.Handler(a.Log, a.Store, health.Status{

@@ -17,7 +17,7 @@ import (
 // Config is the validated configuration of one process.
 type Config struct {
 	TableName              string        // TABLE_NAME
-	Models                 []model.Name  // MODELS: the catalog this deployment serves
+	Models                 model.Catalog // MODELS: the catalog this deployment serves
 	DefaultModel           model.Name    // DEFAULT_MODEL
 	ModelOverride          model.Name    // MODEL_OVERRIDE; zero when unset
 	DefaultMaxOutputTokens int           // DEFAULT_MAX_OUTPUT_TOKENS
@@ -74,19 +74,22 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{name}, args...)...))
 	}
 
+	var names []model.Name
+	kinds := map[model.Name]model.Kind{}
 	for _, s := range strings.Split(or(getenv("MODELS"), DefaultModels), ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
-		n, err := model.Parse(s)
+		n, k, err := model.ParseEntry(s)
 		if err != nil {
 			bad("MODELS", "%v", err)
 			continue
 		}
-		c.Models = append(c.Models, n)
+		names, kinds[n] = append(names, n), k
 	}
-	if len(c.Models) == 0 && len(errs) == 0 {
+	c.Models = model.NewCatalog(names, kinds)
+	if c.Models.Len() == 0 && len(errs) == 0 {
 		bad("MODELS", "must name at least one provider/model")
 	}
 	catalogued := func(name, v string) model.Name {
@@ -98,15 +101,17 @@ func Load(getenv func(string) string) (Config, error) {
 			bad(name, "%v", err)
 			return model.Name{}
 		}
-		if !model.In(n, c.Models) {
+		if !c.Models.Has(n) {
 			bad(name, "%q is not in MODELS", v)
+		} else if k := c.Models.Kind(n); k != model.Chat {
+			bad(name, "%q is an %s model, not a chat model", v, k)
 		}
 		return n
 	}
 	c.ModelOverride = catalogued("MODEL_OVERRIDE", getenv("MODEL_OVERRIDE"))
 	c.DefaultModel = catalogued("DEFAULT_MODEL", getenv("DEFAULT_MODEL"))
-	if getenv("DEFAULT_MODEL") == "" && len(c.Models) > 0 {
-		c.DefaultModel = c.Models[0]
+	if chat := c.Models.OfKind(model.Chat); getenv("DEFAULT_MODEL") == "" && len(chat) > 0 {
+		c.DefaultModel = chat[0]
 	}
 
 	c.DefaultMaxOutputTokens = intVar(getenv, "DEFAULT_MAX_OUTPUT_TOKENS", DefaultMaxOutputTokens, 1, 1<<20, bad)
@@ -179,7 +184,7 @@ func Load(getenv func(string) string) (Config, error) {
 // reveals no secret.
 func (c Config) Providers() map[string]bool {
 	p := map[string]bool{}
-	for _, m := range c.Models {
+	for _, m := range c.Models.Names() {
 		p[m.Provider] = m.Provider != model.OpenAI || c.OpenAIAPIKey != "" || c.OpenAIBaseURL != DefaultOpenAIBaseURL
 	}
 	return p

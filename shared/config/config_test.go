@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/config"
+	"github.com/tollgate/tollgate/shared/model"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -15,7 +16,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DefaultModel.String() != "echo/echo-1" || len(c.Models) != 1 || c.DefaultMaxOutputTokens != 4096 ||
+	if c.DefaultModel.String() != "echo/echo-1" || c.Models.Len() != 1 || c.DefaultMaxOutputTokens != 4096 ||
 		c.MaxRequestBytes != 6<<20 || c.Port != 8080 || c.KeyCacheTTL != 30*time.Second || c.TableName != "tollgate" ||
 		c.AdminAuth != "key" {
 		t.Errorf("defaults = %+v", c)
@@ -31,13 +32,36 @@ func TestValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Models) != 3 || c.Models[1].Model != "anthropic.claude-3-5-haiku-20241022-v1:0" ||
+	if c.Models.Len() != 3 || c.Models.Names()[1].Model != "anthropic.claude-3-5-haiku-20241022-v1:0" ||
 		c.ModelOverride.String() != "openai/gpt-4o-mini" || c.Port != 9000 || c.KeyCacheTTL != 0 ||
 		c.OpenAIBaseURL != "http://localhost:11434/v1" {
 		t.Errorf("config = %+v", c)
 	}
 	if p := c.Providers(); !p["openai"] || !p["bedrock"] || !p["echo"] {
 		t.Errorf("Providers() = %v: a local OpenAI-compatible base URL counts as configured", p)
+	}
+}
+
+// TestModelKinds: MODELS says which models embed, by their ids or a #kind
+// suffix; the default chat model is the first chat model, and an embedding
+// model cannot be DEFAULT_MODEL or MODEL_OVERRIDE.
+func TestModelKinds(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"MODELS": "bedrock/amazon.titan-embed-text-v2:0,openai/bge-m3#embedding,echo/echo-1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb := c.Models.OfKind(model.Embedding)
+	if len(emb) != 2 || emb[1].Model != "bge-m3" || c.DefaultModel.String() != "echo/echo-1" {
+		t.Errorf("embedding models %v, default %v", emb, c.DefaultModel)
+	}
+	_, err = config.Load(env(map[string]string{"MODELS": "openai/bge-m3#embedding,echo/echo-1", "DEFAULT_MODEL": "openai/bge-m3",
+		"MODEL_OVERRIDE": "openai/bge-m3"}))
+	for _, name := range []string{"DEFAULT_MODEL", "MODEL_OVERRIDE"} {
+		if err == nil || !strings.Contains(err.Error(), name+`: "openai/bge-m3" is an embedding model`) {
+			t.Errorf("error %v does not refuse the embedding model as %s", err, name)
+		}
 	}
 }
 

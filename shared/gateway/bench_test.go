@@ -187,7 +187,7 @@ func benchHandler(p Provider) http.Handler {
 		Tenants:   benchAuth{tenant.Config{ID: "bench"}},
 		Providers: map[string]Provider{model.OpenAI: p},
 		Deployment: route.Deployment{
-			Catalog: []model.Name{m}, Default: m,
+			Catalog: model.Of(m), Default: m,
 		},
 		DefaultMaxOutputTokens: 1024, MaxRequestBytes: 1 << 20,
 		FirstTokenTimeout: time.Minute, IdleTimeout: time.Minute, KeepAlive: time.Minute,

@@ -146,6 +146,8 @@ func routeError(err error, native bool) error {
 		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: param, Message: err.Error()}
 	case errors.Is(err, route.ErrNotAllowed):
 		return &apierr.Error{Kind: apierr.Forbidden, Code: "model_not_allowed", Param: param, Message: err.Error()}
+	case errors.Is(err, route.ErrWrongKind):
+		return apierr.InvalidParam("wrong_model_kind", param, param+": "+strings.TrimPrefix(err.Error(), route.ErrWrongKind.Error()+": "))
 	}
 	return err
 }

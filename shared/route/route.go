@@ -30,9 +30,9 @@ type Plan struct {
 
 // Deployment is what the deployment's configuration contributes.
 type Deployment struct {
-	Catalog  []model.Name // MODELS
-	Override model.Name   // MODEL_OVERRIDE; zero when unset
-	Default  model.Name   // DEFAULT_MODEL
+	Catalog  model.Catalog // MODELS
+	Override model.Name    // MODEL_OVERRIDE; zero when unset
+	Default  model.Name    // DEFAULT_MODEL
 }
 
 // Errors; each wraps the offending model name in its message.
@@ -40,6 +40,7 @@ var (
 	ErrMalformed  = model.ErrMalformed
 	ErrUnknown    = errors.New("model not in the catalog")
 	ErrNotAllowed = errors.New("model not allowed for this tenant")
+	ErrWrongKind  = errors.New("model of the wrong kind")
 )
 
 // Resolve returns the plan for a request that asked for requested ("" when it named
@@ -65,8 +66,11 @@ func Resolve(requested string, cfg *tenant.Config, d Deployment) (Plan, error) {
 	if err != nil {
 		return Plan{}, err // wraps model.ErrMalformed
 	}
-	if !model.In(primary, d.Catalog) {
+	if !d.Catalog.Has(primary) {
 		return Plan{}, fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	if k := d.Catalog.Kind(primary); k != model.Chat {
+		return Plan{}, fmt.Errorf("%w: %q is an %s model, not a chat model", ErrWrongKind, name, k)
 	}
 	if !cfg.Allows(primary, d.Catalog) {
 		return Plan{}, fmt.Errorf("%w: %q", ErrNotAllowed, name)
@@ -74,7 +78,7 @@ func Resolve(requested string, cfg *tenant.Config, d Deployment) (Plan, error) {
 	p := Plan{Models: []model.Name{primary}, Source: src}
 	for _, f := range cfg.Models.Fallbacks {
 		n, err := model.Parse(f)
-		if err != nil || !cfg.Allows(n, d.Catalog) || model.In(n, p.Models) {
+		if err != nil || !cfg.Allows(n, d.Catalog) || d.Catalog.Kind(n) != model.Chat || model.In(n, p.Models) {
 			continue // validated on write; the catalog may have shrunk since
 		}
 		p.Models = append(p.Models, n)

@@ -18,8 +18,9 @@ func n(s string) model.Name {
 }
 
 func TestResolve(t *testing.T) {
-	catalog := []model.Name{n("echo/a"), n("echo/b"), n("openai/c"), n("bedrock/d:1")}
-	withDefault := tenant.Config{Models: tenant.Models{Default: "echo/b", Fallbacks: []string{"echo/a", "echo/b", "openai/c", "openai/zzz"}}}
+	catalog := model.NewCatalog([]model.Name{n("echo/a"), n("echo/b"), n("openai/c"), n("bedrock/d:1"), n("openai/text-embedding-3-small"), n("openai/bge")},
+		map[model.Name]model.Kind{n("openai/bge"): model.Embedding})
+	withDefault := tenant.Config{Models: tenant.Models{Default: "echo/b", Fallbacks: []string{"echo/a", "echo/b", "openai/bge", "openai/c", "openai/zzz"}}}
 	restricted := tenant.Config{Models: tenant.Models{Allowed: []string{"echo/a"}}}
 	tests := []struct {
 		name      string
@@ -38,6 +39,8 @@ func TestResolve(t *testing.T) {
 		{"unknown", "openai/gpt-5", tenant.Config{}, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrUnknown},
 		{"not allowed", "echo/b", restricted, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrNotAllowed},
 		{"default not allowed", "", restricted, route.Deployment{Catalog: catalog, Default: n("echo/b")}, nil, "", route.ErrNotAllowed},
+		{"embedding model", "openai/text-embedding-3-small", tenant.Config{}, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrWrongKind},
+		{"marked embedding model", "openai/bge", tenant.Config{}, route.Deployment{Catalog: catalog, Default: n("echo/a")}, nil, "", route.ErrWrongKind},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,7 @@ func BenchmarkHashKey(b *testing.B) {
 }
 
 func BenchmarkParseConfig(b *testing.B) {
-	catalog := []model.Name{{Provider: model.OpenAI, Model: "gpt-4o-mini"}, {Provider: model.Echo, Model: "echo-1"}}
+	catalog := model.Of(model.Name{Provider: model.OpenAI, Model: "gpt-4o-mini"}, model.Name{Provider: model.Echo, Model: "echo-1"})
 	body := []byte(`{"name":"Acme Corp","models":{"default":"openai/gpt-4o-mini","fallbacks":["echo/echo-1"],` +
 		`"allowed":["openai/gpt-4o-mini","echo/echo-1"]},"tokenBudget":{"daily":100000,"monthly":2000000},` +
 		`"rateLimit":{"requestsPerMinute":600,"tokensPerMinute":200000}}`)

@@ -35,7 +35,7 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 // read-only fields tenantId, createdAt and updatedAt are accepted and ignored, so a
 // GET response can be edited and sent back. version, when present, is returned so
 // the caller can apply it as an expected version. Every error is a *FieldError.
-func ParseConfig(data []byte, catalog []model.Name) (cfg Config, version *int64, err error) {
+func ParseConfig(data []byte, catalog model.Catalog) (cfg Config, version *int64, err error) {
 	if !json.Valid(data) {
 		return Config{}, nil, &FieldError{"", "the body is not valid JSON"}
 	}
@@ -80,8 +80,9 @@ func ParseConfig(data []byte, catalog []model.Name) (cfg Config, version *int64,
 }
 
 // Validate checks the semantic rules: names are catalogued provider/model names,
-// the default and fallbacks are allowed, and the name is short enough.
-func (c *Config) Validate(catalog []model.Name) error {
+// the default and fallbacks are allowed chat models, and the name is short
+// enough.
+func (c *Config) Validate(catalog model.Catalog) error {
 	if len(c.Name) > 256 {
 		return &FieldError{"name", "must be at most 256 characters"}
 	}
@@ -90,7 +91,7 @@ func (c *Config) Validate(catalog []model.Name) error {
 		if err != nil {
 			return &FieldError{path, err.Error()}
 		}
-		if !model.In(n, catalog) {
+		if !catalog.Has(n) {
 			return &FieldError{path, fmt.Sprintf("model %q is not in this deployment's catalog (MODELS)", s)}
 		}
 		return nil
@@ -107,6 +108,9 @@ func (c *Config) Validate(catalog []model.Name) error {
 		n, _ := model.Parse(s)
 		if !c.Allows(n, catalog) {
 			return &FieldError{path, fmt.Sprintf("model %q is not in models.allowed", s)}
+		}
+		if k := catalog.Kind(n); k != model.Chat {
+			return &FieldError{path, fmt.Sprintf("model %q is an %s model, not a chat model", s, k)}
 		}
 		return nil
 	}

@@ -70,8 +70,8 @@ var (
 )
 
 // Allows reports whether the tenant may use n, given the deployment's catalog.
-func (c *Config) Allows(n model.Name, catalog []model.Name) bool {
-	if !model.In(n, catalog) {
+func (c *Config) Allows(n model.Name, catalog model.Catalog) bool {
+	if !catalog.Has(n) {
 		return false
 	}
 	if c.Models.Allowed == nil {
@@ -87,9 +87,9 @@ func (c *Config) Allows(n model.Name, catalog []model.Name) bool {
 }
 
 // AllowedModels returns the catalogued models the tenant may use, in catalog order.
-func (c *Config) AllowedModels(catalog []model.Name) []model.Name {
+func (c *Config) AllowedModels(catalog model.Catalog) []model.Name {
 	var out []model.Name
-	for _, n := range catalog {
+	for _, n := range catalog.Names() {
 		if c.Allows(n, catalog) {
 			out = append(out, n)
 		}

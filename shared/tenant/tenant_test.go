@@ -11,7 +11,7 @@ import (
 	"github.com/tollgate/tollgate/shared/tenant"
 )
 
-var catalog = []model.Name{{Provider: "openai", Model: "gpt-4o-mini"}, {Provider: "echo", Model: "echo-1"}}
+var catalog = model.Of(model.Name{Provider: "openai", Model: "gpt-4o-mini"}, model.Name{Provider: "echo", Model: "echo-1"})
 
 func TestParseConfig(t *testing.T) {
 	cfg, v, err := tenant.ParseConfig([]byte(`{
@@ -59,7 +59,7 @@ func TestParseConfigErrors(t *testing.T) {
 func TestAllows(t *testing.T) {
 	all := tenant.Config{}
 	some := tenant.Config{Models: tenant.Models{Allowed: []string{"echo/echo-1"}}}
-	echo, oai, other := catalog[1], catalog[0], model.Name{Provider: "echo", Model: "x"}
+	echo, oai, other := catalog.Names()[1], catalog.Names()[0], model.Name{Provider: "echo", Model: "x"}
 	if !all.Allows(oai, catalog) || all.Allows(other, catalog) || !some.Allows(echo, catalog) || some.Allows(oai, catalog) {
 		t.Error("Allows disagrees with the allow-list rules")
 	}
