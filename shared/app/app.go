@@ -152,7 +152,8 @@ func (a *App) ChatDeps() gateway.Deps {
 	d := gateway.Deps{
 		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store, Metrics: a.Metrics,
 		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
-		Deployment:             route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel},
+		Deployment: route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel,
+			DefaultEmbedding: c.DefaultEmbeddingModel},
 		DefaultMaxOutputTokens: c.DefaultMaxOutputTokens, MaxRequestBytes: c.MaxRequestBytes,
 		DropUnsupported:   c.UnsupportedParams == "drop",
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,

@@ -19,6 +19,7 @@ type Config struct {
 	TableName              string        // TABLE_NAME
 	Models                 model.Catalog // MODELS: the catalog this deployment serves
 	DefaultModel           model.Name    // DEFAULT_MODEL
+	DefaultEmbeddingModel  model.Name    // DEFAULT_EMBEDDING_MODEL; zero: the first embedding model of MODELS
 	ModelOverride          model.Name    // MODEL_OVERRIDE; zero when unset
 	DefaultMaxOutputTokens int           // DEFAULT_MAX_OUTPUT_TOKENS
 	MaxRequestBytes        int64         // MAX_REQUEST_BYTES
@@ -110,6 +111,15 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.ModelOverride = catalogued("MODEL_OVERRIDE", getenv("MODEL_OVERRIDE"))
 	c.DefaultModel = catalogued("DEFAULT_MODEL", getenv("DEFAULT_MODEL"))
+	if v := getenv("DEFAULT_EMBEDDING_MODEL"); v != "" {
+		if n, err := model.Parse(v); err != nil {
+			bad("DEFAULT_EMBEDDING_MODEL", "%v", err)
+		} else if k := c.Models.Kind(n); k != model.Embedding {
+			bad("DEFAULT_EMBEDDING_MODEL", "%q is not an embedding model of MODELS", v)
+		} else {
+			c.DefaultEmbeddingModel = n
+		}
+	}
 	if chat := c.Models.OfKind(model.Chat); getenv("DEFAULT_MODEL") == "" && len(chat) > 0 {
 		c.DefaultModel = chat[0]
 	}

@@ -92,4 +92,5 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", h.serveOpenAI)
 	mux.HandleFunc("POST /chat", h.serveNative)
 	mux.HandleFunc("GET /v1/models", h.serveModels)
+	mux.HandleFunc("POST /v1/embeddings", h.serveEmbeddings)
 }

@@ -33,6 +33,9 @@ type Deployment struct {
 	Catalog  model.Catalog // MODELS
 	Override model.Name    // MODEL_OVERRIDE; zero when unset
 	Default  model.Name    // DEFAULT_MODEL
+	// DefaultEmbedding is DEFAULT_EMBEDDING_MODEL; zero: the catalog's first
+	// embedding model.
+	DefaultEmbedding model.Name
 }
 
 // Errors; each wraps the offending model name in its message.
@@ -84,4 +87,39 @@ func Resolve(requested string, cfg *tenant.Config, d Deployment) (Plan, error) {
 		p.Models = append(p.Models, n)
 	}
 	return p, nil
+}
+
+// ResolveEmbedding returns the model of an embeddings request that asked for
+// requested ("" when it named none): requested > the tenant's
+// models.embeddingDefault > d.DefaultEmbedding > the catalog's first embedding
+// model. It must be an embedding model the tenant may use. There are no
+// fallbacks: another model's vectors are not comparable.
+func ResolveEmbedding(requested string, cfg *tenant.Config, d Deployment) (model.Name, Source, error) {
+	name, src := requested, FromRequest
+	switch {
+	case requested != "":
+	case cfg.Models.EmbeddingDefault != "":
+		name, src = cfg.Models.EmbeddingDefault, FromTenant
+	case !d.DefaultEmbedding.IsZero():
+		name, src = d.DefaultEmbedding.String(), FromDefault
+	default:
+		all := d.Catalog.OfKind(model.Embedding)
+		if len(all) == 0 {
+			return model.Name{}, "", fmt.Errorf("%w: this deployment serves no embedding model (MODELS)", ErrUnknown)
+		}
+		name, src = all[0].String(), FromDefault
+	}
+	n, err := model.Parse(name)
+	if err != nil {
+		return model.Name{}, "", err
+	}
+	switch {
+	case !d.Catalog.Has(n):
+		return model.Name{}, "", fmt.Errorf("%w: %q", ErrUnknown, name)
+	case !cfg.Allows(n, d.Catalog):
+		return model.Name{}, "", fmt.Errorf("%w: %q", ErrNotAllowed, name)
+	case d.Catalog.Kind(n) != model.Embedding:
+		return model.Name{}, "", fmt.Errorf("%w: %q is a %s model, not an embedding model", ErrWrongKind, name, d.Catalog.Kind(n))
+	}
+	return n, src, nil
 }

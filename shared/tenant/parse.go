@@ -124,6 +124,18 @@ func (c *Config) Validate(catalog model.Catalog) error {
 			return err
 		}
 	}
+	if s := c.Models.EmbeddingDefault; s != "" {
+		if err := check("models.embeddingDefault", s); err != nil {
+			return err
+		}
+		n, _ := model.Parse(s)
+		switch {
+		case !c.Allows(n, catalog):
+			return &FieldError{"models.embeddingDefault", fmt.Sprintf("model %q is not in models.allowed", s)}
+		case catalog.Kind(n) != model.Embedding:
+			return &FieldError{"models.embeddingDefault", fmt.Sprintf("model %q is a %s model, not an embedding model", s, catalog.Kind(n))}
+		}
+	}
 	return nil
 }
 
@@ -137,6 +149,8 @@ func parseModels(data json.RawMessage, m *Models) error {
 		switch k {
 		case "default":
 			err = str(v, path, &m.Default)
+		case "embeddingDefault":
+			err = str(v, path, &m.EmbeddingDefault)
 		case "fallbacks":
 			err = strs(v, path, &m.Fallbacks)
 		case "allowed":

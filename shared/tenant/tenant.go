@@ -31,6 +31,9 @@ type Models struct {
 	// parameter is left out and the response says so); "" follows the
 	// deployment's UNSUPPORTED_PARAMS.
 	UnsupportedParams string `json:"unsupportedParams,omitempty"`
+	// EmbeddingDefault is the embedding model of requests to /v1/embeddings
+	// that name none; "" follows the deployment's DEFAULT_EMBEDDING_MODEL.
+	EmbeddingDefault string `json:"embeddingDefault,omitempty"`
 }
 
 // The values of Models.UnsupportedParams and of UNSUPPORTED_PARAMS.

@@ -318,6 +318,7 @@ var defaulted = map[string]string{
 	"SESSION_MAX_AGE":           "30 days",
 	"SESSION_HISTORY_TOKENS":    "8000 tokens of history per request",
 	"METRICS_ENABLED":           "true: the dashboard and alarms read these metrics",
+	"DEFAULT_EMBEDDING_MODEL":   "the first embedding model of MODELS (the template does not route /v1/embeddings yet)",
 	"IMAGE_FETCH_MAX_BYTES":     "5 MiB: above Bedrock's 3.75 MB per image, which Bedrock's check refuses with its own 400",
 	"IMAGE_FETCH_TIMEOUT":       "5s per image, far inside the request timeout",
 	"ADMIN_AUTH":                "set to iam on AdminFunction only; the other functions serve no admin route",

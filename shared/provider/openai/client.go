@@ -26,9 +26,10 @@ import (
 
 // Client calls one OpenAI-compatible API. It is safe for concurrent use.
 type Client struct {
-	hc     *http.Client
-	url    string // baseURL + "/chat/completions"
-	apiKey string
+	hc       *http.Client
+	url      string // baseURL + "/chat/completions"
+	embedURL string // baseURL + "/embeddings"
+	apiKey   string
 	// completionTokens sends the output limit as max_completion_tokens, which
 	// OpenAI's reasoning models require, instead of max_tokens, which most
 	// OpenAI-compatible servers (vLLM, Ollama, Azure's older API versions) know.
@@ -49,10 +50,12 @@ func New(hc *http.Client, baseURL, apiKey string, opts ...Option) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	base := strings.TrimRight(baseURL, "/")
 	c := &Client{
-		hc:     hc,
-		url:    strings.TrimRight(baseURL, "/") + "/chat/completions",
-		apiKey: apiKey,
+		hc:       hc,
+		url:      base + "/chat/completions",
+		embedURL: base + "/embeddings",
+		apiKey:   apiKey,
 	}
 	for _, o := range opts {
 		o(c)
@@ -230,21 +233,26 @@ func finishReason(fr string) string {
 
 // post sends req and returns the response when its status is 2xx.
 func (c *Client) post(ctx context.Context, req *chat.Request, stream bool) (*http.Response, error) {
-	body := c.newWireRequest(req, stream)
+	accept := "application/json"
+	if stream {
+		accept = "text/event-stream"
+	}
+	return c.send(ctx, c.url, c.newWireRequest(req, stream), accept)
+}
+
+// send posts body as JSON to url and returns the response when its status is
+// 2xx; failures are *chat.ProviderError, or wrap the context's error.
+func (c *Client) send(ctx context.Context, url string, body any, accept string) (*http.Response, error) {
 	b, err := json.Marshal(body)
 	if err != nil { // a NaN or infinite temperature, say
 		return nil, &chat.ProviderError{Class: chat.ErrBadRequest, Err: fmt.Errorf("openai: encode request: %w", err)}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(b))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		return nil, &chat.ProviderError{Class: chat.ErrUnavailable, Err: fmt.Errorf("openai: %w", err)}
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	if stream {
-		hreq.Header.Set("Accept", "text/event-stream")
-	} else {
-		hreq.Header.Set("Accept", "application/json")
-	}
+	hreq.Header.Set("Accept", accept)
 	if c.apiKey != "" {
 		hreq.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}

@@ -272,6 +272,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if op == "invoke" {
+		h.invoke(w, r, modelID, body, readErr)
+		return
+	}
 	var in requestBody
 	decodeErr := readErr
 	if decodeErr == nil {
@@ -509,7 +513,7 @@ func parsePath(escaped string) (modelID, op string, err error) {
 		return "", "", fmt.Errorf("bedrocktest: unknown operation %s", escaped)
 	}
 	op = rest[i+1:]
-	if op != "converse" && op != "converse-stream" {
+	if op != "converse" && op != "converse-stream" && op != "invoke" {
 		return "", "", fmt.Errorf("bedrocktest: unknown operation %s", escaped)
 	}
 	modelID, err = url.PathUnescape(rest[:i])

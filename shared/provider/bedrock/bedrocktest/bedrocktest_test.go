@@ -141,7 +141,7 @@ func TestRoutes(t *testing.T) {
 		method, path string
 		want         int
 	}{
-		{"POST", "/model/x/invoke", http.StatusNotFound},
+		{"POST", "/model/x/invoke", http.StatusBadRequest}, // InvokeModel of a model the fake does not embed with
 		{"POST", "/other", http.StatusNotFound},
 		{"POST", "/model/converse", http.StatusNotFound},
 		{"GET", "/model/x/converse", http.StatusMethodNotAllowed},

@@ -12,6 +12,7 @@ import (
 type Request struct {
 	ModelID         string // path-unescaped
 	Stream          bool   // ConverseStream rather than Converse
+	Invoke          bool   // InvokeModel (embeddings): only ModelID, Body and TraceID are set
 	Messages        []Message
 	System          []Block
 	InferenceConfig *InferenceConfig

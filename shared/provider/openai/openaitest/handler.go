@@ -35,8 +35,10 @@ type Handler struct {
 	recording bool
 	requests  []Recorded
 	calls     map[string]int
-	cancelled int
-	seq       int
+	// embeddings are the POST /embeddings bodies received.
+	embeddings []EmbeddingRequest
+	cancelled  int
+	seq        int
 }
 
 // NewHandler returns a Handler that records requests and answers every model
@@ -118,6 +120,10 @@ const maxBody = 16 << 20
 
 // ServeHTTP answers one chat completions request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/embeddings") && r.Method == http.MethodPost {
+		h.serveEmbeddings(w, r)
+		return
+	}
 	if !strings.HasSuffix(r.URL.Path, "/chat/completions") {
 		writeError(w, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", msg: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}, 0)
 		return
@@ -203,15 +209,7 @@ func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, 
 		<-ctx.Done()
 		return false
 	case s.Status != 0 && s.Status != http.StatusOK:
-		msg := s.ErrorMessage
-		if msg == "" {
-			msg = http.StatusText(s.Status)
-		}
-		typ := s.ErrorType
-		if typ == "" {
-			typ = errorType(s.Status)
-		}
-		writeError(w, &apiError{status: s.Status, typ: typ, code: s.ErrorCode, msg: msg}, s.RetryAfter)
+		writeError(w, scriptError(s), s.RetryAfter)
 		return true
 	case s.Body != "":
 		ct := "application/json"
@@ -237,6 +235,19 @@ func answer(ctx context.Context, w http.ResponseWriter, req *Request, s Script, 
 		return true
 	}
 	return stream(ctx, w, req, s, id, p)
+}
+
+// scriptError is the error a Script with a Status answers.
+func scriptError(s Script) *apiError {
+	msg := s.ErrorMessage
+	if msg == "" {
+		msg = http.StatusText(s.Status)
+	}
+	typ := s.ErrorType
+	if typ == "" {
+		typ = errorType(s.Status)
+	}
+	return &apiError{status: s.Status, typ: typ, code: s.ErrorCode, msg: msg}
 }
 
 func writeError(w http.ResponseWriter, e *apiError, retryAfter time.Duration) {

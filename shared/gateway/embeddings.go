@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/embedding"
+	"github.com/tollgate/tollgate/shared/meter"
+	"github.com/tollgate/tollgate/shared/route"
+	"github.com/tollgate/tollgate/shared/telemetry"
+	"github.com/tollgate/tollgate/shared/tokens"
+	"github.com/tollgate/tollgate/shared/web"
+)
+
+// embeddingChecker is implemented by embedding providers that cannot take
+// every request (Bedrock): CheckEmbedding reports why, before any call.
+type embeddingChecker interface {
+	CheckEmbedding(req *embedding.Request) []chat.Issue
+}
+
+// maxEmbeddingInputs is OpenAI's limit of inputs per request.
+const maxEmbeddingInputs = 2048
+
+// embeddingsRequest is the body of POST /v1/embeddings.
+type embeddingsRequest struct {
+	Input          json.RawMessage `json:"input"`
+	Model          string          `json:"model"`
+	EncodingFormat *string         `json:"encoding_format"`
+	Dimensions     *int64          `json:"dimensions"`
+	User           string          `json:"user"`
+	// InputType is Tollgate's (and LiteLLM's) extension for models that embed
+	// documents and queries differently (Cohere on Bedrock).
+	InputType string `json:"input_type"`
+}
+
+// embeddingsCall is a decoded embeddings request.
+type embeddingsCall struct {
+	model  string
+	base64 bool
+	req    embedding.Request
+}
+
+// decodeEmbeddings parses and validates a POST /v1/embeddings body: input is a
+// string, an array of strings, an array of tokens or an array of token arrays,
+// of 1 to 2048 inputs, none empty.
+func decodeEmbeddings(body []byte) (*embeddingsCall, error) {
+	var in embeddingsRequest
+	if err := strictDecode(body, &in); err != nil {
+		return nil, err
+	}
+	c := &embeddingsCall{model: in.Model, req: embedding.Request{User: in.User, InputType: in.InputType}}
+	if in.InputType != "" && !slices.Contains(embedding.InputTypes, in.InputType) {
+		return nil, invalid("invalid_value", "input_type", "input_type must be search_document, search_query, classification or clustering")
+	}
+	if in.EncodingFormat != nil {
+		switch *in.EncodingFormat {
+		case "float":
+		case "base64":
+			c.base64 = true
+		default:
+			return nil, invalid("invalid_value", "encoding_format", "encoding_format must be float or base64, not %q", clip(*in.EncodingFormat))
+		}
+	}
+	if in.Dimensions != nil {
+		if *in.Dimensions < 1 || *in.Dimensions > 1<<16 {
+			return nil, invalid("invalid_value", "dimensions", "dimensions must be a positive integer")
+		}
+		c.req.Dimensions = int(*in.Dimensions)
+	}
+	if err := decodeInput(in.Input, &c.req); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func decodeInput(raw json.RawMessage, r *embedding.Request) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return invalid("missing_required_parameter", "input", "input is required: a string or an array of strings")
+	}
+	var one string
+	var many []string
+	var toks []int
+	var arrays [][]int
+	switch {
+	case json.Unmarshal(raw, &one) == nil:
+		r.Inputs = []string{one}
+	case json.Unmarshal(raw, &many) == nil:
+		r.Inputs = many
+	case json.Unmarshal(raw, &toks) == nil:
+		r.Tokens = [][]int{toks}
+	case json.Unmarshal(raw, &arrays) == nil:
+		r.Tokens = arrays
+	default:
+		return invalid("invalid_type", "input", "input must be a string, an array of strings, an array of tokens or an array of token arrays")
+	}
+	switch n := r.Len(); {
+	case n == 0:
+		return invalid("invalid_value", "input", "input must not be empty")
+	case n > maxEmbeddingInputs:
+		return invalid("invalid_value", "input", "input holds %d inputs; at most %d are allowed", n, maxEmbeddingInputs)
+	}
+	for i, s := range r.Inputs {
+		if s == "" {
+			return invalid("invalid_value", fmt.Sprintf("input[%d]", i), "input[%d] is empty", i)
+		}
+	}
+	for i, t := range r.Tokens {
+		if len(t) == 0 {
+			return invalid("invalid_value", fmt.Sprintf("input[%d]", i), "input[%d] is an empty token array", i)
+		}
+		for _, v := range t {
+			if v < 0 {
+				return invalid("invalid_value", fmt.Sprintf("input[%d]", i), "input[%d] holds a negative token", i)
+			}
+		}
+	}
+	return nil
+}
+
+// inputBound bounds the request's input tokens from above: a text by its
+// bytes (tokens.Bound), a token array by its length.
+func inputBound(r *embedding.Request) int64 {
+	var n int64
+	for _, s := range r.Inputs {
+		n += int64(tokens.Bound(s))
+	}
+	for _, t := range r.Tokens {
+		n += int64(len(t))
+	}
+	return n
+}
+
+// inputEstimate estimates the input tokens when the provider counts none.
+func inputEstimate(r *embedding.Request) int {
+	n := 0
+	for _, s := range r.Inputs {
+		n += tokens.Estimate(s)
+	}
+	for _, t := range r.Tokens {
+		n += len(t)
+	}
+	return n
+}
+
+type embeddingsResponse struct {
+	Object string          `json:"object"`
+	Data   []embeddingItem `json:"data"`
+	Model  string          `json:"model"`
+	Usage  struct {
+		PromptTokens int `json:"prompt_tokens"`
+		TotalTokens  int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+type embeddingItem struct {
+	Object    string `json:"object"`
+	Index     int    `json:"index"`
+	Embedding any    `json:"embedding"` // []float32, or a base64 string
+}
+
+// serveEmbeddings serves POST /v1/embeddings: authenticate, decode, resolve
+// the embedding model, admit the input bound through the meter, call the
+// provider once, settle what it counted, answer OpenAI's list of embeddings.
+func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
+	info := web.InfoFrom(r.Context())
+	start := h.Now()
+	var (
+		tenantID, outcome = "", "rejected"
+		modelName         string
+		usage             = -1
+		refusal           meter.Refusal
+		ticket            *meter.Ticket
+	)
+	defer func() {
+		attrs := []slog.Attr{slog.String("api", "embeddings"), slog.String("outcome", outcome)}
+		if modelName != "" {
+			attrs = append(attrs, slog.String("model", modelName))
+		}
+		if usage >= 0 {
+			attrs = append(attrs, slog.Int("inputTokens", usage))
+		}
+		if n := ticket.Reserved(); n > 0 {
+			attrs = append(attrs, slog.Int64("reservedTokens", n))
+		}
+		info.AddAttrs(attrs...)
+		if h.Metrics != nil && tenantID != "" {
+			m := telemetry.Request{Time: start, TenantID: tenantID, Model: "none", Latency: h.Now().Sub(start),
+				BudgetRefused: refusal == meter.BudgetRefused, RateLimited: refusal == meter.RateLimited,
+				RequestID: info.RequestID, TraceID: info.TraceID}
+			if modelName != "" {
+				m.Model, m.Attempts = modelName, 1
+			}
+			if usage > 0 {
+				m.InputTokens = usage
+			}
+			if outcome == "provider_error" {
+				m.ProviderErrors = 1
+			}
+			if err := h.Metrics.Emit(m); err != nil {
+				h.Log.WarnContext(r.Context(), "emit metrics", "err", err)
+			}
+		}
+	}()
+	reject := func(err error) {
+		if e := apierr.From(err); e.Kind == apierr.Internal || e.Kind == apierr.Unavailable {
+			h.Log.ErrorContext(r.Context(), "embeddings request", "err", err)
+		}
+		apierr.Write(w, err)
+	}
+
+	cfg, err := h.Tenants.Authenticate(r)
+	if err != nil {
+		reject(err)
+		return
+	}
+	tenantID = cfg.ID
+	body, err := web.ReadBody(r, h.MaxRequestBytes)
+	if err != nil {
+		reject(err)
+		return
+	}
+	c, err := decodeEmbeddings(body)
+	if err != nil {
+		reject(err)
+		return
+	}
+	m, src, err := route.ResolveEmbedding(c.model, &cfg, h.Deployment)
+	if err != nil {
+		reject(routeError(err, false))
+		return
+	}
+	modelName = m.String()
+	p, ok := h.Providers[m.Provider].(embedding.Provider)
+	if !ok {
+		reject(apierr.InvalidParam("unsupported_model", "model", fmt.Sprintf("model: the %s provider serves no embeddings", m.Provider)))
+		return
+	}
+	if ck, ok := p.(embeddingChecker); ok {
+		check := c.req
+		check.Model = m.Model
+		if is := ck.CheckEmbedding(&check); len(is) > 0 {
+			reject(invalid("invalid_value", is[0].Param, "%s: %s (model %s)", is[0].Param, is[0].Message, modelName))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.AttemptTimeout)
+	defer cancel()
+	if h.meter != nil {
+		cost := meter.Cost{TenantID: cfg.ID, RequestID: info.RequestID, Input: inputBound(&c.req),
+			RateEstimate: int64(inputEstimate(&c.req))}
+		if ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header()); err != nil {
+			reject(err)
+			return
+		}
+	}
+	req := c.req
+	req.Model = m.Model
+	res, err := p.Embed(ctx, &req)
+	if err == nil && len(res.Vectors) != req.Len() {
+		err = fmt.Errorf("gateway: %s answered %d vectors for %d inputs", modelName, len(res.Vectors), req.Len())
+	}
+	if err != nil {
+		outcome = "provider_error"
+		ticket.Settle(ctx, budget.Charge{}) // nothing was embedded
+		reject(failure(err, ctx.Err()))
+		return
+	}
+	if res.Estimated || res.InputTokens <= 0 {
+		res.InputTokens = inputEstimate(&req)
+	}
+	usage = res.InputTokens
+	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName})
+
+	out := embeddingsResponse{Object: "list", Model: modelName, Data: make([]embeddingItem, len(res.Vectors))}
+	for i, v := range res.Vectors {
+		var e any = v
+		if c.base64 {
+			e = encodeVector(v)
+		}
+		out.Data[i] = embeddingItem{Object: "embedding", Index: i, Embedding: e}
+	}
+	out.Usage.PromptTokens, out.Usage.TotalTokens = res.InputTokens, res.InputTokens
+	hd := w.Header()
+	hd.Set(HeaderModel, modelName)
+	hd.Set(HeaderModelSource, string(src))
+	hd.Set(HeaderInputTokens, fmt.Sprint(res.InputTokens))
+	hd.Set(HeaderTotalTokens, fmt.Sprint(res.InputTokens))
+	hd.Set(HeaderLatency, fmt.Sprintf("%.3f", float64(h.Now().Sub(start))/float64(time.Millisecond)))
+	outcome = "ok"
+	web.JSON(w, http.StatusOK, out)
+}
+
+// encodeVector is OpenAI's base64 encoding of an embedding: its float32
+// values, little-endian.
+func encodeVector(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}

@@ -1,0 +1,73 @@
+package echo
+
+import (
+	"context"
+	"hash/fnv"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate/tollgate/shared/embedding"
+	"github.com/tollgate/tollgate/shared/tokens"
+)
+
+// EmbeddingDimensions is the length of echo's vectors when a request asks for
+// none.
+const EmbeddingDimensions = 256
+
+// Embed answers each input with a deterministic unit vector made from its words
+// (each word adds ±1 to a dimension its hash picks): the same text always gets
+// the same vector, texts sharing words point in closer directions, and it is no
+// model. Token arrays are embedded by their numbers. Usage counts the inputs
+// with tokens.Estimate (a token array by its length).
+func (*Client) Embed(ctx context.Context, req *embedding.Request) (embedding.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return embedding.Result{}, err
+	}
+	dims := req.Dimensions
+	if dims <= 0 {
+		dims = EmbeddingDimensions
+	}
+	var res embedding.Result
+	for _, in := range req.Inputs {
+		res.Vectors = append(res.Vectors, vector(strings.Fields(strings.ToLower(in)), dims))
+		res.InputTokens += tokens.Estimate(in)
+	}
+	for _, toks := range req.Tokens {
+		words := make([]string, len(toks))
+		for i, t := range toks {
+			words[i] = strconv.Itoa(t)
+		}
+		res.Vectors = append(res.Vectors, vector(words, dims))
+		res.InputTokens += len(toks)
+	}
+	return res, nil
+}
+
+func vector(words []string, dims int) []float32 {
+	v := make([]float64, dims)
+	for _, w := range words {
+		h := fnv.New64a()
+		h.Write([]byte(w))
+		x := h.Sum64()
+		sign := 1.0
+		if x>>63 == 1 {
+			sign = -1
+		}
+		v[x%uint64(dims)] += sign
+	}
+	var norm float64
+	for _, x := range v {
+		norm += x * x
+	}
+	out := make([]float32, dims)
+	if norm == 0 { // no words: a fixed unit vector
+		out[0] = 1
+		return out
+	}
+	norm = math.Sqrt(norm)
+	for i, x := range v {
+		out[i] = float32(x / norm)
+	}
+	return out
+}
