@@ -3,7 +3,7 @@ SHELL := /bin/bash
 
 GO_TOOL      := go tool -modfile=tests/tools/go.mod
 DYNALITE     := tests/tools/node_modules/.bin/dynalite
-FUNCTIONS    := chat sessions usage health admin budget-reset
+FUNCTIONS    := chat embeddings sessions usage health admin budget-reset
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_BUILD := go build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
@@ -68,6 +68,8 @@ build-%:
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-ChatFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/chat
+build-EmbeddingsFunction:
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/embeddings
 build-SessionsFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/sessions
 build-UsageFunction:

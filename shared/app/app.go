@@ -121,9 +121,12 @@ func (a *App) Sessions() http.Handler { return a.handler("sessions", a.registerS
 // Usage returns the usage function's routes: GET /usage.
 func (a *App) Usage() http.Handler { return a.handler("usage", a.registerUsage) }
 
+// Embeddings returns the embeddings function's route: POST /v1/embeddings.
+func (a *App) Embeddings() http.Handler { return a.handler("embeddings", a.registerEmbeddings) }
+
 // Local returns every route on one handler, for the local server.
 func (a *App) Local() http.Handler {
-	return a.handler("local", a.registerHealth, a.registerAdmin, a.registerChat, a.registerUsage, a.registerSessions)
+	return a.handler("local", a.registerHealth, a.registerAdmin, a.registerChat, a.registerEmbeddings, a.registerUsage, a.registerSessions)
 }
 
 func (a *App) sessionExpiry() session.Expiry {
@@ -144,6 +147,10 @@ func (a *App) registerUsage(mux *http.ServeMux) {
 }
 
 func (a *App) registerChat(mux *http.ServeMux) { gateway.New(a.ChatDeps()).Register(mux) }
+
+func (a *App) registerEmbeddings(mux *http.ServeMux) {
+	gateway.New(a.ChatDeps()).RegisterEmbeddings(mux)
+}
 
 // ChatDeps returns the chat gateway's dependencies as the App wires them; a
 // benchmark can change one (Ledger nil: no governance) and build its own handler.

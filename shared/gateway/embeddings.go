@@ -181,6 +181,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		tenantID, outcome = "", "rejected"
 		modelName         string
 		usage             = -1
+		estimated         bool
 		refusal           meter.Refusal
 		ticket            *meter.Ticket
 	)
@@ -190,7 +191,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 			attrs = append(attrs, slog.String("model", modelName))
 		}
 		if usage >= 0 {
-			attrs = append(attrs, slog.Int("inputTokens", usage))
+			attrs = append(attrs, slog.Int("inputTokens", usage), slog.Bool("usageEstimated", estimated))
 		}
 		if n := ticket.Reserved(); n > 0 {
 			attrs = append(attrs, slog.Int64("reservedTokens", n))
@@ -270,7 +271,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	req.Model = m.Model
 	res, err := p.Embed(ctx, &req)
 	if err == nil && len(res.Vectors) != req.Len() {
-		err = fmt.Errorf("gateway: %s answered %d vectors for %d inputs", modelName, len(res.Vectors), req.Len())
+		err = &chat.ProviderError{Class: chat.ErrUnavailable, Message: fmt.Sprintf("%d vectors for %d inputs", len(res.Vectors), req.Len())}
 	}
 	if err != nil {
 		outcome = "provider_error"
@@ -279,7 +280,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Estimated || res.InputTokens <= 0 {
-		res.InputTokens = inputEstimate(&req)
+		res.InputTokens, estimated = inputEstimate(&req), true
 	}
 	usage = res.InputTokens
 	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName})

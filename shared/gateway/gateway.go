@@ -92,5 +92,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", h.serveOpenAI)
 	mux.HandleFunc("POST /chat", h.serveNative)
 	mux.HandleFunc("GET /v1/models", h.serveModels)
+}
+
+// RegisterEmbeddings adds the embeddings route, POST /v1/embeddings: in AWS it
+// is a function of its own (buffered, with its own IAM policy).
+func (h *Handler) RegisterEmbeddings(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/embeddings", h.serveEmbeddings)
 }

@@ -147,12 +147,16 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (data []byte, mediaT
 	}
 	data, err = io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
 	switch {
-	case err != nil && ctx.Err() != nil:
+	// A body cut by the deadline may read as a clean end (net/http returns
+	// io.EOF in some races), so the deadline is checked whatever err says.
+	case ctx.Err() != nil:
 		return nil, "", fmt.Errorf("the image did not arrive within %s", f.timeout)
 	case err != nil:
 		return nil, "", errors.New("the image download broke off")
 	case int64(len(data)) > f.maxBytes:
 		return nil, "", fmt.Errorf("the image is larger than %d bytes", f.maxBytes)
+	case len(data) == 0:
+		return nil, "", errors.New("the image is empty")
 	}
 	return data, mediaType, nil
 }

@@ -44,6 +44,9 @@ func server(t *testing.T, other string) *httptest.Server {
 		<-r.Context().Done()
 	})
 	mux.HandleFunc("/missing", http.NotFound)
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+	})
 	mux.HandleFunc("/redirect-in", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/img.png", http.StatusFound)
 	})
@@ -77,6 +80,7 @@ func TestFetch(t *testing.T) {
 		{"/nolength", "larger than 1024 bytes"},
 		{"/text", "not an image"},
 		{"/missing", "answered 404"},
+		{"/empty", "is empty"},
 		{"/slow", "within 500ms"},
 		{"/loop", "more than 3 redirects"},
 	} {

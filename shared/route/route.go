@@ -116,10 +116,10 @@ func ResolveEmbedding(requested string, cfg *tenant.Config, d Deployment) (model
 	switch {
 	case !d.Catalog.Has(n):
 		return model.Name{}, "", fmt.Errorf("%w: %q", ErrUnknown, name)
-	case !cfg.Allows(n, d.Catalog):
-		return model.Name{}, "", fmt.Errorf("%w: %q", ErrNotAllowed, name)
 	case d.Catalog.Kind(n) != model.Embedding:
 		return model.Name{}, "", fmt.Errorf("%w: %q is a %s model, not an embedding model", ErrWrongKind, name, d.Catalog.Kind(n))
+	case !cfg.Allows(n, d.Catalog):
+		return model.Name{}, "", fmt.Errorf("%w: %q", ErrNotAllowed, name)
 	}
 	return n, src, nil
 }

@@ -69,3 +69,33 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+func TestResolveEmbedding(t *testing.T) {
+	catalog := model.Of(n("echo/a"), n("echo/echo-embed-1"), n("openai/text-embedding-3-small"))
+	d := route.Deployment{Catalog: catalog, Default: n("echo/a")}
+	withDefault := tenant.Config{Models: tenant.Models{EmbeddingDefault: "openai/text-embedding-3-small"}}
+	restricted := tenant.Config{Models: tenant.Models{Allowed: []string{"echo/a", "echo/echo-embed-1"}}}
+	for _, tt := range []struct {
+		name, requested string
+		cfg             tenant.Config
+		d               route.Deployment
+		want            string
+		src             route.Source
+		err             error
+	}{
+		{"request", "openai/text-embedding-3-small", tenant.Config{}, d, "openai/text-embedding-3-small", route.FromRequest, nil},
+		{"tenant", "", withDefault, d, "openai/text-embedding-3-small", route.FromTenant, nil},
+		{"deployment", "", tenant.Config{}, route.Deployment{Catalog: catalog, DefaultEmbedding: n("openai/text-embedding-3-small")}, "openai/text-embedding-3-small", route.FromDefault, nil},
+		{"first of the catalog", "", tenant.Config{}, d, "echo/echo-embed-1", route.FromDefault, nil},
+		{"none", "", tenant.Config{}, route.Deployment{Catalog: model.Of(n("echo/a"))}, "", "", route.ErrUnknown},
+		{"chat model", "echo/a", tenant.Config{}, d, "", "", route.ErrWrongKind},
+		{"chat model, not allowed either", "echo/a", tenant.Config{Models: tenant.Models{Allowed: []string{"echo/echo-embed-1"}}}, d, "", "", route.ErrWrongKind},
+		{"not allowed", "openai/text-embedding-3-small", restricted, d, "", "", route.ErrNotAllowed},
+		{"unknown", "openai/text-embedding-9", tenant.Config{}, d, "", "", route.ErrUnknown},
+	} {
+		m, src, err := route.ResolveEmbedding(tt.requested, &tt.cfg, tt.d)
+		if !errors.Is(err, tt.err) || m.String() != tt.want || src != tt.src {
+			t.Errorf("%s: ResolveEmbedding = %v, %q, %v; want %s, %q, %v", tt.name, m, src, err, tt.want, tt.src, tt.err)
+		}
+	}
+}

@@ -33,8 +33,13 @@ func complete(t *testing.T, url, key, text string, maxTokens int) outcome {
 
 // post sends one non-streaming chat request and reads what it cost.
 func post(t *testing.T, url, key string, body map[string]any) outcome {
+	return postTo(t, url+"/v1/chat/completions", key, body)
+}
+
+// postTo sends body to the metered route at url and reads what it cost.
+func postTo(t *testing.T, url, key string, body map[string]any) outcome {
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", url+"/v1/chat/completions", bytes.NewReader(b))
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", url, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+key)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -161,6 +166,19 @@ func proveBudget(t *testing.T, table string, daily int64, results []outcome) []o
 	return admitted
 }
 
+// requestLines returns the processes' request log lines by request id.
+func requestLines(t *testing.T, procs []process) map[string]map[string]any {
+	lines := map[string]map[string]any{}
+	for _, p := range procs {
+		for _, l := range p.Out.Lines(t) {
+			if id, _ := l["requestId"].(string); l["msg"] == "request" && id != "" {
+				lines[id] = l
+			}
+		}
+	}
+	return lines
+}
+
 // tinyPNG is a 1x1 PNG as a data URL.
 const tinyPNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -212,14 +230,7 @@ func TestConcurrentToolBudgetAcrossProcesses(t *testing.T) {
 	results := burst(200, func(i int) outcome { return post(t, procs[i%2].URL, key, agentRequest(i)) })
 	admitted := proveBudget(t, table, daily, results)
 
-	lines := map[string]map[string]any{} // request lines by request id
-	for _, p := range procs {
-		for _, l := range p.Out.Lines(t) {
-			if id, _ := l["requestId"].(string); l["msg"] == "request" && id != "" {
-				lines[id] = l
-			}
-		}
-	}
+	lines := requestLines(t, procs)
 	kinds := map[int]int{}
 	for _, r := range admitted {
 		l := lines[r.id]

@@ -39,8 +39,8 @@ func startProcesses(t *testing.T, n int, table string) []string {
 }
 
 // startLogged is startProcesses at the given LOG_LEVEL, keeping each process's
-// output.
-func startLogged(t *testing.T, n int, table, logLevel string) []process {
+// output; env adds or overrides variables ("MODELS=...").
+func startLogged(t *testing.T, n int, table, logLevel string, env ...string) []process {
 	t.Helper()
 	srv := dynamotest.Require(t, ddb)
 	bin := lambdatest.Build(t, "local")
@@ -58,6 +58,7 @@ func startLogged(t *testing.T, n int, table, logLevel string) []process {
 			"ADMIN_API_KEY=test-admin-key", "MODELS=echo/echo-1", "LOG_LEVEL=" + logLevel,
 			fmt.Sprintf("PORT=%d", port),
 		}
+		cmd.Env = append(cmd.Env, env...) // later entries win
 		out := &gatewaytest.SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {

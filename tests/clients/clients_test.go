@@ -8,10 +8,11 @@
 // reporter.mjs keeps the output short: one line per test, and for a failure its
 // error and the server's answer.
 //
-// By hand, against a gateway of your own (`make run` serves echo/echo-1):
+// By hand, against a gateway of your own (`make run` serves echo/echo-1; the
+// embedding tests run only when TOLLGATE_EMBEDDING_MODELS names some):
 //
 //	TOLLGATE_BASE_URL=http://localhost:8080/v1 TOLLGATE_KEY=... TOLLGATE_MODELS=echo/echo-1 \
-//		node --test tests/clients/
+//		TOLLGATE_EMBEDDING_MODELS=echo/echo-embed-1 node --test tests/clients/
 package clients_test
 
 import (
@@ -23,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +45,11 @@ func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m, &ddb)) }
 // models are the models every Node test runs against: the built-in echo, the
 // OpenAI-compatible fake and the Bedrock fake.
 var models = []string{"echo/echo-1", "openai/gpt-a", "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"}
+
+// embeddingModels are the models every Node embedding test runs against: echo,
+// the OpenAI-compatible fake, and Titan and Cohere on the Bedrock fake.
+var embeddingModels = []string{"echo/echo-embed-1", "openai/text-embedding-3-small",
+	"bedrock/amazon.titan-embed-text-v2:0", "bedrock/cohere.embed-english-v3"}
 
 // clientPackages are the npm packages the Node tests load from
 // tests/tools/node_modules.
@@ -69,7 +76,7 @@ func TestNodeClients(t *testing.T) {
 	oa := openaitest.NewServer(t)
 	br := bedrocktest.NewServer(t)
 	g := gatewaytest.Start(t, ddb, map[string]string{
-		"MODELS":          strings.Join(models, ","),
+		"MODELS":          strings.Join(slices.Concat(models, embeddingModels), ","),
 		"OPENAI_BASE_URL": oa.URL, // already ends in /v1
 		"OPENAI_API_KEY":  "sk-upstream-secret-never-logged-0123456789",
 	}, func(a *app.App) {
@@ -87,6 +94,7 @@ func TestNodeClients(t *testing.T) {
 		"TOLLGATE_BASE_URL="+g.URL+"/v1",
 		"TOLLGATE_KEY="+key,
 		"TOLLGATE_MODELS="+strings.Join(models, ","),
+		"TOLLGATE_EMBEDDING_MODELS="+strings.Join(embeddingModels, ","),
 		"NO_COLOR=1",
 	)
 	out := &logWriter{t: t}
@@ -107,6 +115,15 @@ func TestNodeClients(t *testing.T) {
 	// that both fakes answered some.
 	if len(oa.Requests()) == 0 || len(br.Requests()) == 0 {
 		t.Errorf("upstream calls: openai fake %d, bedrock fake %d; want some of each", len(oa.Requests()), len(br.Requests()))
+	}
+	invokes := 0
+	for _, r := range br.Requests() {
+		if r.Invoke {
+			invokes++
+		}
+	}
+	if len(oa.EmbeddingRequests()) == 0 || invokes == 0 {
+		t.Errorf("upstream embedding calls: openai fake %d, bedrock fake %d; want some of each", len(oa.EmbeddingRequests()), invokes)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Shared setup of the Node client tests: where the gateway is, the pinned client
 // packages, the tools the tests offer and an inline PNG. The Go test
 // (clients_test.go) starts the gateway and runs `node --test tests/clients/` with
-// TOLLGATE_BASE_URL, TOLLGATE_KEY and TOLLGATE_MODELS set.
+// TOLLGATE_BASE_URL, TOLLGATE_KEY, TOLLGATE_MODELS and TOLLGATE_EMBEDDING_MODELS
+// set.
 //
 // The packages are pinned in tests/tools/package.json and installed by
 // `npm ci --prefix tests/tools`; Node's ESM resolution does not look there from
@@ -27,8 +28,14 @@ function need(name) {
 export const baseURL = need('TOLLGATE_BASE_URL');
 /** apiKey is a tenant key allowed to use every model. */
 export const apiKey = need('TOLLGATE_KEY');
-/** models are the models every test runs against, one subtest each. */
-export const models = need('TOLLGATE_MODELS').split(',').map((s) => s.trim()).filter(Boolean);
+/** models are the chat models every chat test runs against, one subtest each. */
+export const models = list(need('TOLLGATE_MODELS'));
+/** embeddingModels are the embedding models; none when TOLLGATE_EMBEDDING_MODELS is unset. */
+export const embeddingModels = list(process.env.TOLLGATE_EMBEDDING_MODELS ?? '');
+
+function list(v) {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
 
 /** timeout bounds each test: the gateway and its fakes are on loopback. */
 export const timeout = 15_000;

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/dynamo"
 	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
 	"github.com/tollgate/tollgate/shared/session"
@@ -184,5 +185,51 @@ func TestSessionsFunction(t *testing.T) {
 		if res.StatusCode != tt.status || !strings.Contains(res.Body, tt.want) {
 			t.Errorf("%s: %d %s, want %d with %s", tt.event, res.StatusCode, res.Body, tt.status, tt.want)
 		}
+	}
+}
+
+// TestEmbeddingsFunction runs the embeddings bootstrap under the emulator with
+// its sample event: the tenant's key, the echo embedding model, the usage
+// charged in the table.
+func TestEmbeddingsFunction(t *testing.T) {
+	t.Parallel()
+	env, table := functionEnv(t, map[string]string{"MODELS": "echo/echo-1,echo/echo-embed-1"})
+	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
+	ctx := context.Background()
+	now := time.Now()
+	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 5000}}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
+		t.Fatal(err)
+	}
+	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "embeddings"), env)
+	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/embeddings.json"))
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, res.Body)
+	}
+	var body struct {
+		Data []struct {
+			Index     int       `json:"index"`
+			Embedding []float64 `json:"embedding"`
+		} `json:"data"`
+		Model string `json:"model"`
+		Usage struct {
+			PromptTokens int64 `json:"prompt_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body.Model != "echo/echo-embed-1" || len(body.Data) != 2 ||
+		len(body.Data[1].Embedding) != 8 || body.Data[1].Index != 1 || body.Usage.PromptTokens <= 0 {
+		t.Fatalf("body %s", res.Body)
+	}
+	if h := header(res.Headers, res.MultiValueHeaders, "x-budget-remaining-daily"); h == "" {
+		t.Errorf("no budget header: %v", res.Headers)
+	}
+	mu, err := st.MonthUsage(ctx, "acme", budget.PeriodsAt(now).Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if day := mu.Days[budget.PeriodsAt(now).Day]; day.Used != body.Usage.PromptTokens || day.Reserved != 0 {
+		t.Errorf("the table holds %+v for the day, want %d tokens used, none reserved", day, body.Usage.PromptTokens)
 	}
 }

@@ -305,9 +305,13 @@ func grants(t *testing.T, id string, fn m) grant {
 						t.Errorf("%s: %s on %v; want the table (!GetAtt Table.Arn) or its index (!Sub %s)", id, a, res, indexARN)
 					}
 				case "bedrock":
+					param := "BedrockModels"
+					if id == "EmbeddingsFunction" {
+						param = "BedrockEmbeddingModels"
+					}
 					for _, r := range getList(s, "Resource") {
-						if !strings.Contains(sub(r), "${BedrockModels}") {
-							t.Errorf("%s: %s on %v; want resources scoped by the BedrockModels parameter", id, a, r)
+						if !strings.Contains(sub(r), "${"+param+"}") {
+							t.Errorf("%s: %s on %v; want resources scoped by the %s parameter", id, a, r, param)
 						}
 					}
 					g.bedrock[a] = true

@@ -245,11 +245,12 @@ func TestRoutes(t *testing.T) {
 // handlers are the routes each function's main serves, built as functions/*/main.go
 // build them; budget-reset serves none.
 var handlers = map[string]func(*app.App) http.Handler{
-	"ChatFunction":     (*app.App).Chat,
-	"SessionsFunction": (*app.App).Sessions,
-	"UsageFunction":    (*app.App).Usage,
-	"HealthFunction":   (*app.App).Health,
-	"AdminFunction":    (*app.App).Admin,
+	"ChatFunction":       (*app.App).Chat,
+	"EmbeddingsFunction": (*app.App).Embeddings,
+	"SessionsFunction":   (*app.App).Sessions,
+	"UsageFunction":      (*app.App).Usage,
+	"HealthFunction":     (*app.App).Health,
+	"AdminFunction":      (*app.App).Admin,
 }
 
 // TestRoutesReachTheirHandlers sends every route of the template to the handler
@@ -313,12 +314,10 @@ var defaulted = map[string]string{
 	"FIRST_TOKEN_TIMEOUT":       "30s, then the next model of the fallback chain",
 	"STREAM_IDLE_TIMEOUT":       "60s of provider silence ends a stream with an error event",
 	"KEEPALIVE_INTERVAL":        "15s: SSE comments far inside API Gateway's 5-minute idle timeout (checked below)",
-	"ATTEMPT_TIMEOUT":           "120s per non-streamed provider call",
 	"SESSION_IDLE_TTL":          "24h",
 	"SESSION_MAX_AGE":           "30 days",
 	"SESSION_HISTORY_TOKENS":    "8000 tokens of history per request",
 	"METRICS_ENABLED":           "true: the dashboard and alarms read these metrics",
-	"DEFAULT_EMBEDDING_MODEL":   "the first embedding model of MODELS (the template does not route /v1/embeddings yet)",
 	"IMAGE_FETCH_MAX_BYTES":     "5 MiB: above Bedrock's 3.75 MB per image, which Bedrock's check refuses with its own 400",
 	"IMAGE_FETCH_TIMEOUT":       "5s per image, far inside the request timeout",
 	"ADMIN_AUTH":                "set to iam on AdminFunction only; the other functions serve no admin route",
@@ -484,8 +483,8 @@ func TestSecrets(t *testing.T) {
 			continue
 		}
 		want := m{"Fn::If": []any{"HasOpenAIApiKey", m{"Fn::Sub": "{{resolve:secretsmanager:${OpenAIApiKeySecret}}}"}, m{"Ref": "AWS::NoValue"}}}
-		if id != chatFunction || !cmp.Equal(v, want) {
-			t.Errorf("%s: OPENAI_API_KEY = %v; only %s gets it, as %v", id, v, chatFunction, want)
+		if (id != chatFunction && id != "EmbeddingsFunction") || !cmp.Equal(v, want) {
+			t.Errorf("%s: OPENAI_API_KEY = %v; only %s and EmbeddingsFunction get it, as %v", id, v, chatFunction, want)
 		}
 	}
 }

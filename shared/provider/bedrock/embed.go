@@ -45,7 +45,7 @@ const (
 
 func embedFamilyOf(model string) embedFamily {
 	switch m := strings.ToLower(model); {
-	case strings.Contains(m, "amazon.titan-embed-text"):
+	case strings.Contains(m, "amazon.titan-embed-text-v2"):
 		return familyTitan
 	case strings.Contains(m, "cohere.embed"):
 		return familyCohere
@@ -65,10 +65,11 @@ var cohereV4Dimensions = []int{256, 512, 1024, 1536}
 // an input over the model's limit. Params are OpenAI's.
 func (c *Client) CheckEmbedding(req *embedding.Request) []chat.Issue {
 	family := embedFamilyOf(req.Model)
+	v4 := strings.Contains(strings.ToLower(req.Model), "embed-v4")
 	var out []chat.Issue
 	refuse := func(param, msg string) { out = append(out, chat.Issue{Param: param, Message: msg}) }
 	if family == familyNone {
-		refuse("model", "Tollgate embeds on Bedrock with Amazon Titan Text Embeddings and Cohere Embed, not "+quote(req.Model))
+		refuse("model", "Tollgate embeds on Bedrock with Amazon Titan Text Embeddings V2 and Cohere Embed v3 and v4, not "+quote(req.Model))
 		return out
 	}
 	if req.Tokens != nil {
@@ -78,7 +79,7 @@ func (c *Client) CheckEmbedding(req *embedding.Request) []chat.Issue {
 		switch {
 		case family == familyTitan && !slices.Contains(titanDimensions, d):
 			refuse("dimensions", fmt.Sprintf("Titan Text Embeddings V2 makes vectors of 256, 512 or 1024 dimensions, not %d", d))
-		case family == familyCohere && !strings.Contains(req.Model, "embed-v4"):
+		case family == familyCohere && !v4:
 			refuse("dimensions", "Cohere Embed v3 makes vectors of its own length and takes no dimensions")
 		case family == familyCohere && !slices.Contains(cohereV4Dimensions, d):
 			refuse("dimensions", fmt.Sprintf("Cohere Embed v4 makes vectors of 256, 512, 1024 or 1536 dimensions, not %d", d))
@@ -87,7 +88,7 @@ func (c *Client) CheckEmbedding(req *embedding.Request) []chat.Issue {
 	limit, name := titanMaxChars, "Titan Text Embeddings V2 takes at most 50,000 characters (8,192 tokens) per input"
 	if family == familyCohere {
 		limit, name = cohereMaxChars, "Cohere Embed takes at most 2,048 characters (about 512 tokens) per input"
-		if strings.Contains(req.Model, "embed-v4") {
+		if v4 {
 			limit = 0 // up to 128k tokens: left to Bedrock
 		}
 	}

@@ -47,7 +47,9 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mu.Lock()
-	h.embeddings = append(h.embeddings, req)
+	if h.recording {
+		h.embeddings = append(h.embeddings, req)
+	}
 	s, ok := h.scripts[req.Model]
 	if !ok {
 		s = h.def
