@@ -39,4 +39,8 @@ type Result struct {
 // Provider embeds texts.
 type Provider interface {
 	Embed(ctx context.Context, req *Request) (Result, error)
+	// Dimensions is the length of model's vectors for a request that asks for
+	// requested (0: the model's own); ok is false when the provider does not
+	// know (then no fallback can stand in for the model, or it for another).
+	Dimensions(model string, requested int) (n int, ok bool)
 }

@@ -18,11 +18,29 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/embedding"
 	"github.com/tollgate/tollgate/shared/meter"
+	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/telemetry"
 	"github.com/tollgate/tollgate/shared/tokens"
 	"github.com/tollgate/tollgate/shared/web"
 )
+
+// embedder returns m's embedding provider, after it checked req (with m's
+// model): a 400 when it cannot take it.
+func (h *Handler) embedder(m model.Name, req *embedding.Request) (embedding.Provider, error) {
+	p, ok := h.Providers[m.Provider].(embedding.Provider)
+	if !ok {
+		return nil, apierr.InvalidParam("unsupported_model", "model", fmt.Sprintf("model: the %s provider serves no embeddings", m.Provider))
+	}
+	if ck, ok := p.(embeddingChecker); ok {
+		check := *req
+		check.Model = m.Model
+		if is := ck.CheckEmbedding(&check); len(is) > 0 {
+			return nil, invalid("invalid_value", is[0].Param, "%s: %s (model %s)", is[0].Param, is[0].Message, m.String())
+		}
+	}
+	return p, nil
+}
 
 // embeddingChecker is implemented by embedding providers that cannot take
 // every request (Bedrock): CheckEmbedding reports why, before any call.
@@ -182,6 +200,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		modelName         string
 		usage             = -1
 		estimated         bool
+		attemptsMade      int
 		refusal           meter.Refusal
 		ticket            *meter.Ticket
 	)
@@ -202,7 +221,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 				BudgetRefused: refusal == meter.BudgetRefused, RateLimited: refusal == meter.RateLimited,
 				RequestID: info.RequestID, TraceID: info.TraceID}
 			if modelName != "" {
-				m.Model, m.Attempts = modelName, 1
+				m.Model, m.Attempts, m.Fallbacks = modelName, max(attemptsMade, 1), max(attemptsMade-1, 0)
 			}
 			if usage > 0 {
 				m.InputTokens = usage
@@ -238,23 +257,35 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		reject(err)
 		return
 	}
-	m, src, err := route.ResolveEmbedding(c.model, &cfg, h.Deployment)
+	plan, err := route.ResolveEmbedding(c.model, &cfg, h.Deployment)
 	if err != nil {
 		reject(routeError(err, false))
 		return
 	}
+	// The primary must take the request; a fallback answers only when it can,
+	// and when its vectors have the primary's length (another model's vectors
+	// are not comparable anyway; a different length would break the caller's
+	// index outright).
+	m := plan.Models[0]
 	modelName = m.String()
-	p, ok := h.Providers[m.Provider].(embedding.Provider)
-	if !ok {
-		reject(apierr.InvalidParam("unsupported_model", "model", fmt.Sprintf("model: the %s provider serves no embeddings", m.Provider)))
+	p, err := h.embedder(m, &c.req)
+	if err != nil {
+		reject(err)
 		return
 	}
-	if ck, ok := p.(embeddingChecker); ok {
-		check := c.req
-		check.Model = m.Model
-		if is := ck.CheckEmbedding(&check); len(is) > 0 {
-			reject(invalid("invalid_value", is[0].Param, "%s: %s (model %s)", is[0].Param, is[0].Message, modelName))
-			return
+	dims, knownDims := p.Dimensions(m.Model, c.req.Dimensions)
+	type attempt struct {
+		m model.Name
+		p embedding.Provider
+	}
+	attempts := []attempt{{m, p}}
+	for _, f := range plan.Models[1:] {
+		fp, err := h.embedder(f, &c.req)
+		if err != nil || !knownDims {
+			continue
+		}
+		if n, ok := fp.Dimensions(f.Model, c.req.Dimensions); ok && n == dims {
+			attempts = append(attempts, attempt{f, fp})
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.AttemptTimeout)
@@ -268,11 +299,21 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	req := c.req
-	req.Model = m.Model
-	res, err := p.Embed(ctx, &req)
-	if err == nil && len(res.Vectors) != req.Len() {
-		err = &chat.ProviderError{Class: chat.ErrUnavailable, Message: fmt.Sprintf("%d vectors for %d inputs", len(res.Vectors), req.Len())}
+	var res embedding.Result
+	tried := 0
+	for _, a := range attempts {
+		tried++
+		m, modelName = a.m, a.m.String()
+		req.Model = m.Model
+		if res, err = a.p.Embed(ctx, &req); err == nil && len(res.Vectors) != req.Len() {
+			err = &chat.ProviderError{Class: chat.ErrUnavailable, Message: fmt.Sprintf("%d vectors for %d inputs", len(res.Vectors), req.Len())}
+		}
+		if err == nil || ctx.Err() != nil || !chat.ClassOf(err).Retryable() {
+			break
+		}
+		h.Log.WarnContext(r.Context(), "attempt failed", "model", modelName, "attempt", tried, "reason", chat.ClassOf(err).String(), "err", err)
 	}
+	attemptsMade = tried
 	if err != nil {
 		outcome = "provider_error"
 		ticket.Settle(ctx, budget.Charge{}) // nothing was embedded
@@ -284,6 +325,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	usage = res.InputTokens
 	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName})
+	src := plan.Source
 
 	out := embeddingsResponse{Object: "list", Model: modelName, Data: make([]embeddingItem, len(res.Vectors))}
 	for i, v := range res.Vectors {
@@ -297,6 +339,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set(HeaderModel, modelName)
 	hd.Set(HeaderModelSource, string(src))
+	hd.Set(HeaderAttempts, fmt.Sprint(tried))
 	hd.Set(HeaderInputTokens, fmt.Sprint(res.InputTokens))
 	hd.Set(HeaderTotalTokens, fmt.Sprint(res.InputTokens))
 	hd.Set(HeaderLatency, fmt.Sprintf("%.3f", float64(h.Now().Sub(start))/float64(time.Millisecond)))

@@ -89,12 +89,30 @@ func Resolve(requested string, cfg *tenant.Config, d Deployment) (Plan, error) {
 	return p, nil
 }
 
-// ResolveEmbedding returns the model of an embeddings request that asked for
-// requested ("" when it named none): requested > the tenant's
+// ResolveEmbedding returns the plan of an embeddings request that asked for
+// requested ("" when it named none). The primary is requested > the tenant's
 // models.embeddingDefault > d.DefaultEmbedding > the catalog's first embedding
-// model. It must be an embedding model the tenant may use. There are no
-// fallbacks: another model's vectors are not comparable.
-func ResolveEmbedding(requested string, cfg *tenant.Config, d Deployment) (model.Name, Source, error) {
+// model, and must be an embedding model the tenant may use; the tenant's
+// models.embeddingFallbacks follow, skipping duplicates and any model it may no
+// longer use. Whether a fallback's vectors are comparable (the same length) is
+// the caller's to check: the plan does not know dimensions.
+func ResolveEmbedding(requested string, cfg *tenant.Config, d Deployment) (Plan, error) {
+	primary, src, err := resolveEmbedding(requested, cfg, d)
+	if err != nil {
+		return Plan{}, err
+	}
+	p := Plan{Models: []model.Name{primary}, Source: src}
+	for _, f := range cfg.Models.EmbeddingFallbacks {
+		n, err := model.Parse(f)
+		if err != nil || !cfg.Allows(n, d.Catalog) || d.Catalog.Kind(n) != model.Embedding || model.In(n, p.Models) {
+			continue
+		}
+		p.Models = append(p.Models, n)
+	}
+	return p, nil
+}
+
+func resolveEmbedding(requested string, cfg *tenant.Config, d Deployment) (model.Name, Source, error) {
 	name, src := requested, FromRequest
 	switch {
 	case requested != "":

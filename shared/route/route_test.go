@@ -2,6 +2,7 @@ package route_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/tollgate/tollgate/shared/model"
@@ -93,9 +94,27 @@ func TestResolveEmbedding(t *testing.T) {
 		{"not allowed", "openai/text-embedding-3-small", restricted, d, "", "", route.ErrNotAllowed},
 		{"unknown", "openai/text-embedding-9", tenant.Config{}, d, "", "", route.ErrUnknown},
 	} {
-		m, src, err := route.ResolveEmbedding(tt.requested, &tt.cfg, tt.d)
-		if !errors.Is(err, tt.err) || m.String() != tt.want || src != tt.src {
-			t.Errorf("%s: ResolveEmbedding = %v, %q, %v; want %s, %q, %v", tt.name, m, src, err, tt.want, tt.src, tt.err)
+		p, err := route.ResolveEmbedding(tt.requested, &tt.cfg, tt.d)
+		got := ""
+		if len(p.Models) > 0 {
+			got = p.Models[0].String()
 		}
+		if !errors.Is(err, tt.err) || got != tt.want || p.Source != tt.src {
+			t.Errorf("%s: ResolveEmbedding = %v, %v; want %s, %q, %v", tt.name, p, err, tt.want, tt.src, tt.err)
+		}
+	}
+}
+
+func TestResolveEmbeddingFallbacks(t *testing.T) {
+	catalog := model.Of(n("echo/a"), n("echo/echo-embed-1"), n("openai/text-embedding-3-small"), n("openai/text-embedding-3-large"))
+	cfg := tenant.Config{Models: tenant.Models{EmbeddingDefault: "echo/echo-embed-1",
+		EmbeddingFallbacks: []string{"echo/echo-embed-1", "echo/a", "openai/text-embedding-3-small", "openai/gone", "openai/text-embedding-3-large"}}}
+	p, err := route.ResolveEmbedding("", &cfg, route.Deployment{Catalog: catalog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []model.Name{n("echo/echo-embed-1"), n("openai/text-embedding-3-small"), n("openai/text-embedding-3-large")}
+	if fmt.Sprint(p.Models) != fmt.Sprint(want) || p.Source != route.FromTenant {
+		t.Errorf("plan %v from %s, want %v from the tenant: duplicates, chat models and unknown models left out", p.Models, p.Source, want)
 	}
 }

@@ -124,16 +124,27 @@ func (c *Config) Validate(catalog model.Catalog) error {
 			return err
 		}
 	}
-	if s := c.Models.EmbeddingDefault; s != "" {
-		if err := check("models.embeddingDefault", s); err != nil {
+	embeddingModel := func(path, s string) error {
+		if err := check(path, s); err != nil {
 			return err
 		}
 		n, _ := model.Parse(s)
 		switch {
 		case !c.Allows(n, catalog):
-			return &FieldError{"models.embeddingDefault", fmt.Sprintf("model %q is not in models.allowed", s)}
+			return &FieldError{path, fmt.Sprintf("model %q is not in models.allowed", s)}
 		case catalog.Kind(n) != model.Embedding:
-			return &FieldError{"models.embeddingDefault", fmt.Sprintf("model %q is a %s model, not an embedding model", s, catalog.Kind(n))}
+			return &FieldError{path, fmt.Sprintf("model %q is a %s model, not an embedding model", s, catalog.Kind(n))}
+		}
+		return nil
+	}
+	if s := c.Models.EmbeddingDefault; s != "" {
+		if err := embeddingModel("models.embeddingDefault", s); err != nil {
+			return err
+		}
+	}
+	for i, s := range c.Models.EmbeddingFallbacks {
+		if err := embeddingModel(fmt.Sprintf("models.embeddingFallbacks[%d]", i), s); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -151,6 +162,8 @@ func parseModels(data json.RawMessage, m *Models) error {
 			err = str(v, path, &m.Default)
 		case "embeddingDefault":
 			err = str(v, path, &m.EmbeddingDefault)
+		case "embeddingFallbacks":
+			err = strs(v, path, &m.EmbeddingFallbacks)
 		case "fallbacks":
 			err = strs(v, path, &m.Fallbacks)
 		case "allowed":

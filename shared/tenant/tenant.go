@@ -34,6 +34,9 @@ type Models struct {
 	// EmbeddingDefault is the embedding model of requests to /v1/embeddings
 	// that name none; "" follows the deployment's DEFAULT_EMBEDDING_MODEL.
 	EmbeddingDefault string `json:"embeddingDefault,omitempty"`
+	// EmbeddingFallbacks are tried in order when the embedding model fails;
+	// only those whose vectors have the primary's length answer.
+	EmbeddingFallbacks []string `json:"embeddingFallbacks,omitempty"`
 }
 
 // The values of Models.UnsupportedParams and of UNSUPPORTED_PARAMS.

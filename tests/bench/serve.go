@@ -24,7 +24,9 @@ func Handler(a *app.App, governed bool) http.Handler {
 	d := a.ChatDeps()
 	d.Ledger = nil
 	mux := http.NewServeMux()
-	gateway.New(d).Register(mux)
+	h := gateway.New(d)
+	h.Register(mux)
+	h.RegisterEmbeddings(mux)
 	return web.Wrap(web.Routes(mux), a.Log, "local")
 }
 

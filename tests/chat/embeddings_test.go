@@ -192,3 +192,51 @@ func TestEmbeddingsBadInput(t *testing.T) {
 		t.Errorf("refused and failed requests changed the usage: %s", r.Body)
 	}
 }
+
+// TestEmbeddingsFallback: when the embedding model fails, the tenant's next
+// embedding model answers, but only one whose vectors have the same length.
+func TestEmbeddingsFallback(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, map[string]string{"MODELS": embedCatalog})
+	key := g.tenant("embed-fallback", map[string]any{"embeddingDefault": "openai/text-embedding-3-small",
+		"embeddingFallbacks": []string{"bedrock/cohere.embed-english-v3", "echo/echo-embed-1"}})
+	g.OpenAI.Set("text-embedding-3-small", openaitest.Script{Status: 503})
+
+	// 256 dimensions: Cohere v3 cannot make them, echo can.
+	r := g.do("POST", "/v1/embeddings", key, map[string]any{"input": "a text", "dimensions": 256})
+	var ok struct {
+		Data []struct {
+			Embedding []float64 `json:"embedding"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(r.Body, &ok); err != nil || r.Status != http.StatusOK || len(ok.Data) != 1 || len(ok.Data[0].Embedding) != 256 {
+		t.Fatalf("fallback: %d %s", r.Status, r.Body)
+	}
+	if m, a := r.Header.Get("x-tollgate-model"), r.Header.Get("x-tollgate-attempts"); m != "echo/echo-embed-1" || a != "2" {
+		t.Errorf("answered by %s after %s attempts, want echo after 2", m, a)
+	}
+	if n := len(g.Bedrock.Requests()); n != 0 {
+		t.Errorf("Cohere, whose vectors would not match, was tried %d times", n)
+	}
+
+	// The model's own 1536 dimensions: neither fallback matches.
+	r = g.do("POST", "/v1/embeddings", key, map[string]any{"input": "a text"})
+	if r.Status < 500 || r.Header.Get("x-tollgate-model") != "" {
+		t.Errorf("no matching fallback: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	// A refusal by the provider is not the provider failing: no fallback.
+	g.OpenAI.Set("text-embedding-3-small", openaitest.Script{Status: 400, ErrorMessage: "bad input"})
+	before := len(g.Bedrock.Requests())
+	r = g.do("POST", "/v1/embeddings", key, map[string]any{"input": "a text", "dimensions": 256})
+	if r.Status != http.StatusBadRequest || len(g.Bedrock.Requests()) != before {
+		t.Errorf("provider 400: %d %s", r.Status, r.Body)
+	}
+	if got := len(g.OpenAI.EmbeddingRequests()); got != 3 {
+		t.Errorf("the primary saw %d requests, want 3", got)
+	}
+
+	// Fallbacks must be embedding models.
+	r = g.do("PUT", "/admin/tenants/embed-fallback", adminKey, map[string]any{"name": "embed-fallback",
+		"models": map[string]any{"embeddingFallbacks": []string{"echo/echo-1"}}})
+	wantError(t, r, http.StatusBadRequest, "invalid_tenant_config", "models.embeddingFallbacks[0]")
+}

@@ -1,6 +1,7 @@
 package bedrock
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -265,4 +266,27 @@ func headerTokens(out *bedrockruntime.InvokeModelOutput) (int, bool) {
 	}
 	n, err := strconv.Atoi(raw.Header.Get("X-Amzn-Bedrock-Input-Token-Count"))
 	return n, err == nil && n >= 0
+}
+
+// Dimensions: Titan Text Embeddings V2 makes 1024 values unless asked for 256
+// or 512; Cohere Embed v3 1024 (384 for the light models); v4 1536 unless
+// asked otherwise.
+func (*Client) Dimensions(model string, requested int) (int, bool) {
+	m := strings.ToLower(model)
+	switch embedFamilyOf(model) {
+	case familyTitan:
+		return cmp.Or(requested, 1024), true
+	case familyCohere:
+		if strings.Contains(m, "embed-v4") {
+			return cmp.Or(requested, 1536), true
+		}
+		if requested != 0 {
+			return 0, false
+		}
+		if strings.Contains(m, "light") {
+			return 384, true
+		}
+		return 1024, true
+	}
+	return 0, false
 }

@@ -161,3 +161,22 @@ func TestEmbedErrors(t *testing.T) {
 		t.Errorf("Embed = %v, want rate limited", err)
 	}
 }
+
+func TestEmbeddingDimensions(t *testing.T) {
+	_, c := newClient(t)
+	for _, tt := range []struct {
+		model     string
+		requested int
+		want      int
+		ok        bool
+	}{
+		{titan, 0, 1024, true}, {titan, 256, 256, true},
+		{cohereV3, 0, 1024, true}, {"cohere.embed-english-light-v3", 0, 384, true}, {cohereV3, 512, 0, false},
+		{cohereV4, 0, 1536, true}, {"us.Cohere.Embed-V4:0", 512, 512, true},
+		{"amazon.titan-embed-text-v1", 0, 0, false},
+	} {
+		if n, ok := c.Dimensions(tt.model, tt.requested); n != tt.want || ok != tt.ok {
+			t.Errorf("Dimensions(%s, %d) = %d, %v; want %d, %v", tt.model, tt.requested, n, ok, tt.want, tt.ok)
+		}
+	}
+}

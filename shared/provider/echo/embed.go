@@ -71,3 +71,12 @@ func vector(words []string, dims int) []float32 {
 	}
 	return out
 }
+
+// Dimensions is requested, or EmbeddingDimensions: echo makes vectors of any
+// length.
+func (*Client) Dimensions(_ string, requested int) (int, bool) {
+	if requested > 0 {
+		return requested, true
+	}
+	return EmbeddingDimensions, true
+}

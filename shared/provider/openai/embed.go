@@ -82,3 +82,29 @@ func (c *Client) Embed(ctx context.Context, req *embedding.Request) (embedding.R
 func badAnswer(msg string) error {
 	return &chat.ProviderError{Class: chat.ErrUnavailable, Message: msg, Err: errors.New("openai: " + msg)}
 }
+
+// openAIDimensions are the vector lengths of OpenAI's own embedding models
+// (platform docs, "Embeddings"); text-embedding-3 models shorten them on
+// request. Other servers' models are unknown.
+var openAIDimensions = map[string]struct {
+	n         int
+	shortened bool
+}{
+	"text-embedding-3-small": {1536, true},
+	"text-embedding-3-large": {3072, true},
+	"text-embedding-ada-002": {1536, false},
+}
+
+// Dimensions knows OpenAI's own embedding models only.
+func (*Client) Dimensions(model string, requested int) (int, bool) {
+	d, ok := openAIDimensions[model]
+	switch {
+	case !ok:
+		return 0, false
+	case requested > 0 && d.shortened:
+		return requested, true
+	case requested > 0 && requested != d.n:
+		return 0, false
+	}
+	return d.n, true
+}

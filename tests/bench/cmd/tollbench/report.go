@@ -20,6 +20,7 @@ type Report struct {
 	Settings   map[string]string
 	Targets    []TargetRow
 	Load       []LoadRow
+	Embeddings []LoadRow `json:",omitempty"` // POST /v1/embeddings, 8 inputs a request
 	Memory     []MemRow
 	TTFT       []TTFTRow
 	DDB        []DDBRow
@@ -335,6 +336,43 @@ func (r *Report) write(w io.Writer) {
 					}
 				}
 			}
+		}
+	}
+	if len(r.Embeddings) > 0 {
+		fmt.Fprintf(w, "\n== Embeddings: POST /v1/embeddings, %d inputs a request, the fake's vectors; closed loop, keep-alive\n", len(embeddingInputs))
+		for _, c := range uniqueConcurrency(r.Embeddings) {
+			var d *LoadRow
+			for i := range r.Embeddings {
+				if l := &r.Embeddings[i]; l.Target == "direct" && l.Concurrency == c {
+					d = l
+				}
+			}
+			if d == nil {
+				continue
+			}
+			fmt.Fprintf(w, "\nconcurrency %d\n", c)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tadded p50\tadded p99\tCPU/req gateway\tCPU/req provider\tCPU/req dynalite\terrors\t")
+			for _, l := range r.Embeddings {
+				if l.Concurrency != c {
+					continue
+				}
+				line := fmt.Sprintf("%s\t%.0f\t%s\t%s\t", l.Target, l.Throughput, ms(l.Latency.P50), ms(l.Latency.P99))
+				if l.Target == "direct" {
+					line += "-\t-\t"
+				} else {
+					line += fmt.Sprintf("%s\t%s\t", ms(l.Latency.P50-d.Latency.P50), ms(l.Latency.P99-d.Latency.P99))
+				}
+				for _, p := range []string{"gateway", "provider", "dynalite"} {
+					if v, ok := l.CPUPerRequest[p]; ok && (p != "gateway" || l.Target != "direct") {
+						line += usf(v) + "\t"
+					} else {
+						line += "-\t"
+					}
+				}
+				fmt.Fprintln(tw, line+fmt.Sprintf("%d\t", l.Errors))
+			}
+			tw.Flush()
 		}
 	}
 	if len(r.Memory) > 0 {

@@ -64,7 +64,7 @@ func parseSettings(args []string) (settings, error) {
 	fs.IntVar(&s.ddbPool, "ddb-pool", 0, "also measure the stubbed governed gateway with a DynamoDB client keeping this many idle connections (0: don't)")
 	fs.IntVar(&s.gogc, "gogc", 0, "also measure gateways run with this GOGC (0: don't)")
 	fs.IntVar(&s.pool, "pool", 0, "also measure gateways whose provider client keeps this many idle connections (0: don't)")
-	skip := fs.String("skip", "", "comma-separated phases to skip: load, ttft, ddb, cold, profile")
+	skip := fs.String("skip", "", "comma-separated phases to skip: load, embeddings, ttft, ddb, cold, profile")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -155,6 +155,7 @@ func run(ctx context.Context, args []string) error {
 		f    func(context.Context) error
 	}{
 		{"load", e.loadPhase},
+		{"embeddings", e.embeddingsPhase},
 		{"ttft", e.ttftPhase},
 		{"ddb", e.ddbPhase},
 		{"cold", e.coldPhase},
@@ -351,7 +352,7 @@ func (e *env) gatewayEnv(ddbURL string) []string {
 	return append(minimalEnv(),
 		"AWS_ENDPOINT_URL_DYNAMODB="+ddbURL,
 		"TABLE_NAME="+e.table,
-		"MODELS=openai/"+modelFast+",openai/"+modelSlow,
+		"MODELS=openai/"+modelFast+",openai/"+modelSlow+",openai/"+modelEmbed,
 		"OPENAI_BASE_URL="+e.provider.url()+"/v1",
 		"OPENAI_API_KEY=sk-bench",
 		"ADMIN_API_KEY=bench-admin",
@@ -459,6 +460,72 @@ func (e *env) loadPhase(ctx context.Context) error {
 	}
 	if p, err := bench.ReadProc(e.provider.pid()); err == nil {
 		e.report.Memory = append(e.report.Memory, MemRow{Gateway: "provider (fake)", PeakRSS: p.HWM, RSS: p.RSS})
+	}
+	return nil
+}
+
+// embeddingInputs are what every embeddings benchmark request embeds: a batch
+// of 8 short texts, as a retrieval application sends its chunks.
+var embeddingInputs = []string{
+	"Tollgate meters every token exactly.", "Budgets are DynamoDB atomic counters.",
+	"Embeddings share the chat meter.", "Titan embeds one text per call.",
+	"Cohere embeds up to 96 texts per call.", "The echo model is deterministic.",
+	"Vectors come back in input order.", "Base64 is little-endian float32.",
+}
+
+// embeddingTargets returns the direct embeddings target, then one per gateway
+// (the pool variants left out: the chat load phase measures them).
+func (e *env) embeddingTargets() []bench.Target {
+	h := http.Header{"Content-Type": {"application/json"}}
+	body := func(model string) []byte {
+		b, _ := json.Marshal(map[string]any{"model": model, "input": embeddingInputs})
+		return b
+	}
+	out := []bench.Target{{Name: "direct", URL: e.provider.url() + "/v1/embeddings", Header: h, Body: body(modelEmbed)}}
+	gh := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + e.key}}
+	for _, g := range e.gateways {
+		if strings.Contains(g.label, "pool") {
+			continue
+		}
+		out = append(out, bench.Target{Name: "gateway " + g.label, URL: g.url() + "/v1/embeddings", Header: gh, Body: body("openai/" + modelEmbed)})
+	}
+	return out
+}
+
+// embeddingsPhase runs POST /v1/embeddings (8 inputs, the fake's vectors)
+// directly and through each gateway at every concurrency, in rounds, as the
+// load phase does for chat.
+func (e *env) embeddingsPhase(ctx context.Context) error {
+	targets := e.embeddingTargets()
+	for _, t := range targets {
+		if err := check(ctx, t); err != nil {
+			return err
+		}
+	}
+	for _, c := range e.concurrency {
+		client := bench.NewClient(c)
+		acc := map[string]*window{}
+		for r := range e.rounds {
+			order := slices.Clone(targets)
+			if r%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, t := range order {
+				w := e.measure(ctx, client, t, c)
+				if a := acc[t.Name]; a != nil {
+					a.add(w)
+				} else {
+					acc[t.Name] = &w
+				}
+			}
+		}
+		client.CloseIdleConnections()
+		for _, t := range targets {
+			lr := acc[t.Name].row(t, c)
+			e.report.Embeddings = append(e.report.Embeddings, lr)
+			logf("embeddings %-22s c=%-3d %8.0f req/s  p50 %7s  p99 %7s  gateway CPU/req %7s  errors %d %s",
+				t.Name, c, lr.Throughput, us(lr.Latency.P50), us(lr.Latency.P99), us(lr.CPUPerRequest["gateway"]), lr.Errors, lr.FirstError)
+		}
 	}
 	return nil
 }

@@ -25,8 +25,9 @@ import (
 // Models the fake provider serves. The fast one echoes the prompt word by word
 // (openaitest's zero Script); the slow one waits before every chunk.
 const (
-	modelFast = "bench"
-	modelSlow = "bench-slow"
+	modelFast  = "bench"
+	modelSlow  = "bench-slow"
+	modelEmbed = "bench-embed" // its id says embed: an embedding model
 )
 
 // serveProvider runs the fake OpenAI-compatible provider until ctx ends.
