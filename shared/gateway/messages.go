@@ -71,13 +71,25 @@ func decodeMessages(raw []json.RawMessage, param string) ([]chat.Message, error)
 	if len(raw) == 0 {
 		return nil, invalid("messages_empty", param, "%s must be a non-empty array", param)
 	}
+	// One strict decoder reads every message in turn from their concatenation:
+	// a decoder (and its buffer) per message cost more than the rest of the
+	// decoding. Each raw message is one complete JSON value, so the values
+	// cannot run into each other.
+	n := 0
+	for _, r := range raw {
+		n += len(r) + 1
+	}
+	all := make([]byte, 0, n)
+	for _, r := range raw {
+		all = append(append(all, r...), ' ')
+	}
+	dec := json.NewDecoder(bytes.NewReader(all))
+	dec.DisallowUnknownFields()
 	out := make([]chat.Message, 0, len(raw))
-	for i, r := range raw {
-		p := fmt.Sprintf("%s[%d]", param, i)
+	for i := range raw {
 		var m openAIMessage
-		dec := json.NewDecoder(bytes.NewReader(r))
-		dec.DisallowUnknownFields()
 		if err := dec.Decode(&m); err != nil {
+			p := fmt.Sprintf("%s[%d]", param, i)
 			if strings.Contains(err.Error(), "unknown field") {
 				name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 				if name == "audio" {
@@ -87,7 +99,7 @@ func decodeMessages(raw []json.RawMessage, param string) ([]chat.Message, error)
 			}
 			return nil, invalid("invalid_type", p, "%s must be an object with a role and content", p)
 		}
-		msg, err := decodeMessage(&m, p)
+		msg, err := decodeMessage(&m, fmt.Sprintf("%s[%d]", param, i))
 		if err != nil {
 			return nil, err
 		}
