@@ -428,21 +428,7 @@ func (e *env) loadPhase(ctx context.Context) error {
 				}
 				targets = append(targets, t)
 			}
-			acc := map[string]*window{}
-			for r := range e.rounds {
-				order := slices.Clone(targets)
-				if r%2 == 1 {
-					slices.Reverse(order)
-				}
-				for _, t := range order {
-					w := e.measure(ctx, client, t, c)
-					if a := acc[t.Name]; a != nil {
-						a.add(w)
-					} else {
-						acc[t.Name] = &w
-					}
-				}
-			}
+			acc := e.pooledRounds(ctx, client, targets, c)
 			client.CloseIdleConnections()
 			for _, t := range targets {
 				lr := acc[t.Name].row(t, c)
@@ -504,21 +490,7 @@ func (e *env) embeddingsPhase(ctx context.Context) error {
 	}
 	for _, c := range e.concurrency {
 		client := bench.NewClient(c)
-		acc := map[string]*window{}
-		for r := range e.rounds {
-			order := slices.Clone(targets)
-			if r%2 == 1 {
-				slices.Reverse(order)
-			}
-			for _, t := range order {
-				w := e.measure(ctx, client, t, c)
-				if a := acc[t.Name]; a != nil {
-					a.add(w)
-				} else {
-					acc[t.Name] = &w
-				}
-			}
-		}
+		acc := e.pooledRounds(ctx, client, targets, c)
 		client.CloseIdleConnections()
 		for _, t := range targets {
 			lr := acc[t.Name].row(t, c)
@@ -528,6 +500,28 @@ func (e *env) embeddingsPhase(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pooledRounds measures every target e.rounds times at concurrency c (the order of
+// the targets reversed every other round, so that a burst of outside load hits
+// them alike) and pools each target's runs.
+func (e *env) pooledRounds(ctx context.Context, client *http.Client, targets []bench.Target, c int) map[string]*window {
+	acc := map[string]*window{}
+	for r := range e.rounds {
+		order := slices.Clone(targets)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			w := e.measure(ctx, client, t, c)
+			if a := acc[t.Name]; a != nil {
+				a.add(w)
+			} else {
+				acc[t.Name] = &w
+			}
+		}
+	}
+	return acc
 }
 
 // window is one or more measured load runs of a target.
