@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/meter"
@@ -54,14 +53,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 		x.c.req.MaxTokens = int(per)
 		w.Header().Set(HeaderMaxTokensClamped, strconv.FormatInt(per, 10))
 	}
-	ps := budget.PeriodsAt(x.start)
-	x.budgetInfo.RemainingDaily, x.budgetInfo.RemainingMonthly = t.Remaining(cfg)
-	if x.budgetInfo.RemainingDaily != nil {
-		x.budgetInfo.ResetDaily = ps.DayReset.Format(time.RFC3339)
-	}
-	if x.budgetInfo.RemainingMonthly != nil {
-		x.budgetInfo.ResetMonthly = ps.MonthReset.Format(time.RFC3339)
-	}
+	x.budgetInfo = budgetInfo(t.Budget(cfg, x.start))
 	return nil
 }
 

@@ -217,29 +217,24 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		}
 		info.AddAttrs(attrs...)
 		if h.Metrics != nil && tenantID != "" {
-			m := telemetry.Request{Time: start, TenantID: tenantID, Model: "none", Latency: h.Now().Sub(start),
+			rec := telemetry.Request{Time: start, TenantID: tenantID, Model: "none", Latency: h.Now().Sub(start),
 				BudgetRefused: refusal == meter.BudgetRefused, RateLimited: refusal == meter.RateLimited,
 				RequestID: info.RequestID, TraceID: info.TraceID}
 			if modelName != "" {
-				m.Model, m.Attempts, m.Fallbacks = modelName, max(attemptsMade, 1), max(attemptsMade-1, 0)
+				rec.Model, rec.Attempts, rec.Fallbacks = modelName, max(attemptsMade, 1), max(attemptsMade-1, 0)
 			}
 			if usage > 0 {
-				m.InputTokens = usage
+				rec.InputTokens = usage
 			}
 			if outcome == "provider_error" {
-				m.ProviderErrors = 1
+				rec.ProviderErrors = 1
 			}
-			if err := h.Metrics.Emit(m); err != nil {
+			if err := h.Metrics.Emit(rec); err != nil {
 				h.Log.WarnContext(r.Context(), "emit metrics", "err", err)
 			}
 		}
 	}()
-	reject := func(err error) {
-		if e := apierr.From(err); e.Kind == apierr.Internal || e.Kind == apierr.Unavailable {
-			h.Log.ErrorContext(r.Context(), "embeddings request", "err", err)
-		}
-		apierr.Write(w, err)
-	}
+	reject := func(err error) { h.refuse(w, r, "embeddings request", err) }
 
 	cfg, err := h.Tenants.Authenticate(r)
 	if err != nil {
@@ -280,8 +275,11 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	attempts := []attempt{{m, p}}
 	for _, f := range plan.Models[1:] {
+		if !knownDims {
+			break // no model can stand in for one of unknown length
+		}
 		fp, err := h.embedder(f, &c.req)
-		if err != nil || !knownDims {
+		if err != nil {
 			continue
 		}
 		if n, ok := fp.Dimensions(f.Model, c.req.Dimensions); ok && n == dims {

@@ -127,9 +127,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 // reject answers a request refused before any provider call.
 func (x *exchange) reject(w http.ResponseWriter, r *http.Request, err error) {
 	x.outcome = "rejected"
-	e := apierr.From(err)
-	if e.Kind == apierr.Internal || e.Kind == apierr.Unavailable {
-		x.h.Log.ErrorContext(r.Context(), "chat request", "err", err)
+	x.h.refuse(w, r, "chat request", err)
+}
+
+// refuse writes err as the answer; a fault of ours (not the client's) is
+// logged under msg first.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	if e := apierr.From(err); e.Kind == apierr.Internal || e.Kind == apierr.Unavailable {
+		h.Log.ErrorContext(r.Context(), msg, "err", err)
 	}
 	apierr.Write(w, err)
 }

@@ -132,16 +132,26 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 	return t, Admitted, nil
 }
 
-// Remaining is what the tenant's budgets leave after the reservation; nil for
-// a period without a budget.
-func (t *Ticket) Remaining(cfg *tenant.Config) (daily, monthly *int64) {
+// Budget is what the tenant's budgets leave after a reservation, and when each
+// resets (RFC 3339); a period without a budget has nil and "".
+type Budget struct {
+	RemainingDaily, RemainingMonthly *int64
+	ResetDaily, ResetMonthly         string
+}
+
+// Budget returns the state of cfg's budgets after the reservation, at now.
+func (t *Ticket) Budget(cfg *tenant.Config, now time.Time) Budget {
+	var b Budget
+	ps := budget.PeriodsAt(now)
 	if l := cfg.TokenBudget.Daily; l > 0 {
-		daily = ptr(max(l-t.Admitted.Reservation.Used.Day, 0))
+		b.RemainingDaily = ptr(max(l-t.Admitted.Reservation.Used.Day, 0))
+		b.ResetDaily = ps.DayReset.Format(time.RFC3339)
 	}
 	if l := cfg.TokenBudget.Monthly; l > 0 {
-		monthly = ptr(max(l-t.Admitted.Reservation.Used.Month, 0))
+		b.RemainingMonthly = ptr(max(l-t.Admitted.Reservation.Used.Month, 0))
+		b.ResetMonthly = ps.MonthReset.Format(time.RFC3339)
 	}
-	return daily, monthly
+	return b
 }
 
 // Reserved is the number of tokens the reservation holds: 0 when the tenant
@@ -154,15 +164,14 @@ func (t *Ticket) Reserved() int64 {
 }
 
 func (t *Ticket) setHeaders(h http.Header, cfg *tenant.Config, now time.Time) {
-	ps := budget.PeriodsAt(now)
-	daily, monthly := t.Remaining(cfg)
-	if daily != nil {
-		h.Set(HeaderBudgetRemainingDaily, strconv.FormatInt(*daily, 10))
-		h.Set(HeaderBudgetResetDaily, ps.DayReset.Format(time.RFC3339))
+	b := t.Budget(cfg, now)
+	if b.RemainingDaily != nil {
+		h.Set(HeaderBudgetRemainingDaily, strconv.FormatInt(*b.RemainingDaily, 10))
+		h.Set(HeaderBudgetResetDaily, b.ResetDaily)
 	}
-	if monthly != nil {
-		h.Set(HeaderBudgetRemainingMonthly, strconv.FormatInt(*monthly, 10))
-		h.Set(HeaderBudgetResetMonthly, ps.MonthReset.Format(time.RFC3339))
+	if b.RemainingMonthly != nil {
+		h.Set(HeaderBudgetRemainingMonthly, strconv.FormatInt(*b.RemainingMonthly, 10))
+		h.Set(HeaderBudgetResetMonthly, b.ResetMonthly)
 	}
 	for name, st := range t.Admitted.Rates {
 		h.Set("x-ratelimit-limit-"+name, strconv.FormatInt(st.Limit, 10))

@@ -125,18 +125,24 @@ func header(single map[string]string, multi map[string][]string, name string) st
 // eventKey is the tenant key the sample events carry.
 const eventKey = "tg_EXAMPLE_key_for_sample_events_only_00000000"
 
-func TestUsageFunction(t *testing.T) {
-	t.Parallel()
-	env, table := functionEnv(t, nil)
-	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
+// eventTenant stores the tenant "acme", with a daily budget of 5000 tokens,
+// and eventKey as its key.
+func eventTenant(t *testing.T, st *dynamo.Store, now time.Time) {
+	t.Helper()
 	ctx := context.Background()
-	now := time.Now()
 	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 5000}}, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestUsageFunction(t *testing.T) {
+	t.Parallel()
+	env, table := functionEnv(t, nil)
+	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
+	eventTenant(t, st, time.Now())
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "usage"), env)
 	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/usage.json"))
 	if res.StatusCode != 200 {
@@ -195,14 +201,8 @@ func TestEmbeddingsFunction(t *testing.T) {
 	t.Parallel()
 	env, table := functionEnv(t, map[string]string{"MODELS": "echo/echo-1,echo/echo-embed-1"})
 	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
-	ctx := context.Background()
-	now := time.Now()
-	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 5000}}, nil, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, now := context.Background(), time.Now()
+	eventTenant(t, st, now)
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "embeddings"), env)
 	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/embeddings.json"))
 	if res.StatusCode != 200 {

@@ -152,10 +152,10 @@ func (c *Client) embedTitan(ctx context.Context, req *embedding.Request) (embedd
 			}
 			defer func() { <-sem }()
 			body, _ := json.Marshal(titanRequest{InputText: text, Dimensions: req.Dimensions, Normalize: true})
-			out, raw, err := c.invoke(ctx, req.Model, body)
+			out, err := c.invoke(ctx, req.Model, body)
 			var tr titanResponse
 			if err == nil {
-				if jerr := json.Unmarshal(raw, &tr); jerr != nil {
+				if jerr := json.Unmarshal(out.Body, &tr); jerr != nil {
 					err = malformed("Titan embedding", jerr)
 				} else if len(tr.Embedding) == 0 {
 					err = malformed("Titan embedding", errors.New("no embedding"))
@@ -216,7 +216,7 @@ func (c *Client) embedCohere(ctx context.Context, req *embedding.Request) (embed
 		batch := req.Inputs[start:min(start+cohereBatch, len(req.Inputs))]
 		body, _ := json.Marshal(cohereRequest{Texts: batch, InputType: inputType, EmbeddingTypes: []string{"float"},
 			OutputDimension: req.Dimensions})
-		out, raw, err := c.invoke(ctx, req.Model, body)
+		out, err := c.invoke(ctx, req.Model, body)
 		if err != nil {
 			return embedding.Result{}, err
 		}
@@ -224,7 +224,7 @@ func (c *Client) embedCohere(ctx context.Context, req *embedding.Request) (embed
 		var byType struct {
 			Float [][]float32 `json:"float"`
 		}
-		if err := json.Unmarshal(raw, &cr); err != nil {
+		if err := json.Unmarshal(out.Body, &cr); err != nil {
 			return embedding.Result{}, malformed("Cohere embeddings", err)
 		}
 		if err := json.Unmarshal(cr.Embeddings, &byType); err != nil || len(byType.Float) != len(batch) {
@@ -243,16 +243,16 @@ func (c *Client) embedCohere(ctx context.Context, req *embedding.Request) (embed
 	return res, nil
 }
 
-// invoke calls InvokeModel and returns the output and its body.
-func (c *Client) invoke(ctx context.Context, model string, body []byte) (*bedrockruntime.InvokeModelOutput, []byte, error) {
+// invoke calls InvokeModel.
+func (c *Client) invoke(ctx context.Context, model string, body []byte) (*bedrockruntime.InvokeModelOutput, error) {
 	out, err := c.rt.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
 		ModelId: aws.String(model), Body: body,
 		ContentType: aws.String("application/json"), Accept: aws.String("application/json"),
 	})
 	if err != nil {
-		return nil, nil, classify("invoke model", err)
+		return nil, classify("invoke model", err)
 	}
-	return out, out.Body, nil
+	return out, nil
 }
 
 // headerTokens reads X-Amzn-Bedrock-Input-Token-Count from the raw response.
