@@ -17,6 +17,15 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 )
 
+// openAIFinish is the finish reason OpenAI's API gives: "function_call" for a
+// tool call answering a request in the legacy functions form.
+func openAIFinish(finish string, legacyFunctions bool) string {
+	if legacyFunctions && finish == chat.FinishToolCalls {
+		return "function_call"
+	}
+	return finish
+}
+
 // openAIMessage is one message of OpenAI's Chat Completions request, in any role.
 type openAIMessage struct {
 	Role         string           `json:"role"`
@@ -111,26 +120,23 @@ func decodeMessages(raw []json.RawMessage, param string) ([]chat.Message, error)
 func decodeMessage(m *openAIMessage, p string) (chat.Message, error) {
 	msg := chat.Message{Role: m.Role, Name: m.Name}
 	var err error
-	only := func(field string, set bool) error {
-		if set {
-			return invalid("invalid_value", p+"."+field, "%s.%s is only allowed in %s messages", p, field, map[string]string{
-				"tool_calls": "assistant", "function_call": "assistant", "refusal": "assistant", "reasoning_content": "assistant",
-				"thinking_blocks": "assistant", "tool_call_id": "tool"}[field])
-		}
-		return nil
+	only := func(field, role string) error {
+		return invalid("invalid_value", p+"."+field, "%s.%s is only allowed in %s messages", p, field, role)
 	}
 	if m.Role != chat.RoleAssistant {
-		for field, set := range map[string]bool{"tool_calls": m.ToolCalls != nil, "function_call": m.FunctionCall != nil,
-			"refusal": m.Refusal != nil, "reasoning_content": m.ReasoningContent != nil, "thinking_blocks": m.ThinkingBlocks != nil} {
-			if err := only(field, set); err != nil {
-				return msg, err
+		// In order, so that the first offending field is always the one named.
+		for _, f := range [...]struct {
+			name string
+			set  bool
+		}{{"tool_calls", m.ToolCalls != nil}, {"function_call", m.FunctionCall != nil}, {"refusal", m.Refusal != nil},
+			{"reasoning_content", m.ReasoningContent != nil}, {"thinking_blocks", m.ThinkingBlocks != nil}} {
+			if f.set {
+				return msg, only(f.name, chat.RoleAssistant)
 			}
 		}
 	}
-	if m.Role != chat.RoleTool {
-		if err := only("tool_call_id", m.ToolCallID != nil); err != nil {
-			return msg, err
-		}
+	if m.Role != chat.RoleTool && m.ToolCallID != nil {
+		return msg, only("tool_call_id", chat.RoleTool)
 	}
 	switch m.Role {
 	case chat.RoleSystem, "developer":

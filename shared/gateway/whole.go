@@ -77,9 +77,7 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 		if i < len(finishes) {
 			finish = finishes[i]
 		}
-		if x.c.legacyFunctions && finish == chat.FinishToolCalls {
-			finish = "function_call"
-		}
+		finish = openAIFinish(finish, x.c.legacyFunctions)
 		resp.Choices[i] = openAIChoice{Index: i, Message: &msg, FinishReason: &finish}
 		if len(ch.Logprobs) > 0 {
 			lp := json.RawMessage(ch.Logprobs)

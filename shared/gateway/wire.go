@@ -304,9 +304,7 @@ func (s *openAIStream) usage(u chat.Usage) error {
 
 func (s *openAIStream) end(finishes []string, u chat.Usage) error {
 	for i, finish := range finishes {
-		if s.x.c.legacyFunctions && finish == chat.FinishToolCalls {
-			finish = "function_call"
-		}
+		finish = openAIFinish(finish, s.x.c.legacyFunctions)
 		s.d = openAIDelta{}
 		s.choice[0] = openAIChoice{Index: i, Delta: &s.d, FinishReason: &finish}
 		s.chunk.Choices = s.choice[:]
