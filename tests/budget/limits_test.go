@@ -217,8 +217,12 @@ func TestDisconnectChargesWhatStreamed(t *testing.T) {
 	if st.Requests != 1 || st.OutputTokens != 4 || st.InputTokens != 12 || mu.Days["25"].Used != 16 {
 		t.Errorf("charged %+v (used %d), want one request of 12 input + 4 output tokens", st, mu.Days["25"].Used)
 	}
-	if !strings.Contains(g.Logs.String(), `"usageEstimated":true`) {
-		t.Error("the request log line does not mark the usage as estimated")
+	// The request log line is written after settlement; wait for it too.
+	for !strings.Contains(g.Logs.String(), `"usageEstimated":true`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request log line does not mark the usage as estimated")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
