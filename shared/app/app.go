@@ -158,6 +158,7 @@ func (a *App) ChatDeps() gateway.Deps {
 	c := a.Config
 	d := gateway.Deps{
 		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store, Metrics: a.Metrics,
+		Responses: a.Store, ResponseRetention: c.ResponseRetention,
 		SessionExpiry: a.sessionExpiry(), SessionWindow: c.SessionHistoryTokens,
 		Deployment: route.Deployment{Catalog: c.Models, Override: c.ModelOverride, Default: c.DefaultModel,
 			DefaultEmbedding: c.DefaultEmbeddingModel},

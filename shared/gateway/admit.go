@@ -33,8 +33,11 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 		RateEstimate: int64(tokens.RequestEstimate(&x.c.req)) + maxOut,
 		OutputParam:  "max_tokens",
 	}
-	if x.c.native {
+	switch {
+	case x.c.native:
 		cost.OutputParam = "maxTokens"
+	case x.c.resp != nil:
+		cost.OutputParam = "max_output_tokens"
 	}
 	// Now as late as possible: instances' stamps reach the store in another order.
 	t, refusal, err := x.h.meter.Admit(ctx, cfg, x.h.Now(), cost, w.Header())

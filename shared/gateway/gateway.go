@@ -41,7 +41,12 @@ type Deps struct {
 	Tenants  Authenticator
 	Ledger   meter.Ledger // nil: no budgets, rate limits or metering (benchmarks only)
 	Sessions Sessions
-	Metrics  *telemetry.Metrics // nil: no metrics
+	// Responses stores Responses API answers; nil stores none (and continues
+	// none).
+	Responses ResponseStore
+	// ResponseRetention is how long a stored response is kept.
+	ResponseRetention time.Duration
+	Metrics           *telemetry.Metrics // nil: no metrics
 	// SessionExpiry and SessionWindow configure server-side sessions: when they
 	// expire, and how many tokens of history a prompt may carry.
 	SessionExpiry session.Expiry
@@ -92,6 +97,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", h.serveOpenAI)
 	mux.HandleFunc("POST /chat", h.serveNative)
 	mux.HandleFunc("GET /v1/models", h.serveModels)
+	mux.HandleFunc("POST /v1/responses", h.serveResponses)
+	mux.HandleFunc("GET /v1/responses/{id}", h.serveResponseGet)
+	mux.HandleFunc("DELETE /v1/responses/{id}", h.serveResponseDelete)
+	mux.HandleFunc("GET /v1/responses/{id}/input_items", h.serveInputItems)
 }
 
 // RegisterEmbeddings adds the embeddings route, POST /v1/embeddings: in AWS it

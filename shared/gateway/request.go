@@ -26,6 +26,7 @@ type call struct {
 	// legacyFunctions: the request used functions/function_call, so the answer
 	// uses function_call too.
 	legacyFunctions bool
+	resp            *respCall // set for POST /v1/responses
 }
 
 // openAIRequest is OpenAI's Chat Completions request. Parameters Tollgate does not
@@ -253,7 +254,11 @@ func reasoningEffort(v, param string) (string, error) {
 
 // strictDecode decodes one JSON object into v, refusing unknown and unsupported
 // fields with a 400 that names them.
-func strictDecode(body []byte, v any) error {
+func strictDecode(body []byte, v any) error { return strictDecodeAs(body, v, unsupported) }
+
+// strictDecodeAs is strictDecode with the fields one API refuses as unsupported
+// (name: what to say about them).
+func strictDecodeAs(body []byte, v any, unsupported map[string]string) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/responses"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/telemetry"
 	"github.com/tollgate/tollgate/shared/tokens"
@@ -35,6 +36,9 @@ const (
 
 func (h *Handler) serveOpenAI(w http.ResponseWriter, r *http.Request) { h.serve(w, r, decodeOpenAI) }
 func (h *Handler) serveNative(w http.ResponseWriter, r *http.Request) { h.serve(w, r, decodeNative) }
+func (h *Handler) serveResponses(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, decodeResponses)
+}
 
 // exchange is one chat request in flight.
 type exchange struct {
@@ -83,11 +87,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		x.reject(w, r, err)
 		return
 	}
+	if x.c.resp != nil {
+		x.id = responses.ID(x.c.resp.key)
+	}
 	if x.plan, err = route.Resolve(x.c.model, &cfg, h.Deployment); err != nil {
 		x.reject(w, r, routeError(err, x.c.native))
 		return
 	}
 	x.model = x.plan.Models[0]
+	if x.c.resp != nil {
+		if err := x.resolveInput(r.Context(), &cfg); err != nil {
+			x.reject(w, r, err)
+			return
+		}
+	}
 	if err := x.fetchImages(r.Context()); err != nil {
 		x.reject(w, r, err)
 		return
@@ -417,8 +430,11 @@ func (x *exchange) emit(ctx context.Context, info *web.Info) {
 }
 
 func (x *exchange) apiName() string {
-	if x.c.native {
+	switch {
+	case x.c.native:
 		return "native"
+	case x.c.resp != nil:
+		return "responses"
 	}
 	return "openai"
 }

@@ -41,9 +41,12 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
 	var out streamWriter
-	if x.c.native {
+	switch {
+	case x.c.native:
 		out = &nativeStream{x: x, sw: sw}
-	} else {
+	case x.c.resp != nil:
+		out = newResponsesStream(ctx, x, sw)
+	default:
 		out = newOpenAIStream(x, sw)
 	}
 	if out.start() != nil {

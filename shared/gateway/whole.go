@@ -60,6 +60,19 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	hd.Set(HeaderTotalTokens, strconv.Itoa(u.Total()))
 	hd.Set(HeaderLatency, strconv.FormatFloat(latency, 'f', -1, 64))
 	finishes := x.finishReasons()
+	if x.c.resp != nil {
+		b := newOutputBuilder(x, nil)
+		b.addMessage(&comp.Choices[0].Message, comp.Choices[0].Refusal)
+		o := x.responseObject("completed")
+		finishObject(o, finishes[0], u)
+		if err := x.storeResponse(ctx, o); err != nil {
+			x.outcome = "response_store_failed"
+			apierr.Write(w, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, o)
+		return
+	}
 	if x.c.native {
 		web.JSON(w, http.StatusOK, nativeResponse{ID: x.id, Model: x.model.String(), Message: nativeMessageFrom(&comp.Choices[0].Message),
 			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finishes[0]})

@@ -1,0 +1,397 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/responses"
+	"github.com/tollgate/tollgate/shared/session"
+	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/web"
+)
+
+// ResponseStore keeps Responses API answers per tenant. *dynamo.Store
+// implements it.
+type ResponseStore interface {
+	PutResponse(ctx context.Context, r *responses.Stored) error
+	GetResponse(ctx context.Context, tenantID, id string, now time.Time) (responses.Stored, error)
+	DeleteResponse(ctx context.Context, tenantID, id string, now time.Time) error
+}
+
+// maxStoredBytes bounds what one stored response holds, under DynamoDB's 400 KB
+// item limit: the oldest turns of its conversation go first.
+const maxStoredBytes = 350 << 10
+
+// resolveInput reads what the request refers to in the store: the previous
+// response (its conversation becomes the prompt's prefix, within the history
+// window, as a session's does) and item references (each replaced by the
+// stored item). It then checks every function_call_output against the calls
+// before it and sets the prompt.
+func (x *exchange) resolveInput(ctx context.Context, cfg *tenant.Config) error {
+	rc := x.c.resp
+	loaded := map[string]*responses.Stored{}
+	load := func(id string) (*responses.Stored, error) {
+		if st, ok := loaded[id]; ok {
+			return st, nil
+		}
+		var st responses.Stored
+		err := responses.ErrNotFound
+		if x.h.Responses != nil {
+			st, err = x.h.Responses.GetResponse(ctx, cfg.ID, id, x.start)
+		}
+		if err != nil {
+			loaded[id] = nil
+			if errors.Is(err, responses.ErrNotFound) {
+				return nil, nil
+			}
+			return nil, apierr.StoreUnavailable("read a stored response", err)
+		}
+		loaded[id] = &st
+		return &st, nil
+	}
+	var history []session.Turn
+	if rc.previousID != "" {
+		prev, err := load(rc.previousID)
+		if err != nil {
+			return err
+		}
+		if prev == nil {
+			return notFound("previous_response_not_found", "previous_response_id", "Previous response", rc.previousID)
+		}
+		history = prev.Conversation
+	}
+	for i := range rc.items {
+		in := &rc.items[i]
+		if in.ref == "" {
+			continue
+		}
+		respID, ok := responses.ResponseOfItem(in.ref)
+		var st *responses.Stored
+		if ok {
+			var err error
+			if st, err = load(respID); err != nil {
+				return err
+			}
+		}
+		var found bool
+		if st != nil {
+			if in.it, found = findItem(st, in.ref, in.param); found && in.it.Type == "" {
+				return invalid("invalid_value", in.param+".id", "%s: the stored item %s cannot be read", in.param, clip(in.ref))
+			}
+		}
+		if !found {
+			return notFound("item_not_found", in.param+".id", "Item", in.ref)
+		}
+		in.ref = ""
+	}
+	if err := checkCallOutputs(history, rc.items); err != nil {
+		return err
+	}
+	rc.sent = itemMessages(rc.items)
+	rc.history = history
+	var lead []chat.Message
+	if n := len(x.c.req.Messages); n > 0 && x.c.req.Messages[0].Role == chat.RoleSystem && rc.echo.Instructions != nil {
+		lead = x.c.req.Messages[:1]
+	}
+	prompt, _ := session.Prompt(history, rc.sent, x.h.SessionWindow)
+	x.c.req.Messages = append(append([]chat.Message{}, lead...), prompt...)
+	return nil
+}
+
+// findItem returns the item id of a stored response, from its output or its input.
+func findItem(st *responses.Stored, id, param string) (item, bool) {
+	var obj struct {
+		Output []json.RawMessage `json:"output"`
+	}
+	var input []json.RawMessage
+	_ = json.Unmarshal(st.Object, &obj)
+	_ = json.Unmarshal(st.Input, &input)
+	for _, raw := range append(obj.Output, input...) {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &head) != nil || head.ID != id {
+			continue
+		}
+		in, err := decodeStoredItem(raw, param)
+		if err != nil {
+			return item{}, true
+		}
+		return in.it, true
+	}
+	return item{}, false
+}
+
+// decodeStoredItem decodes an item as the gateway stored it: an inline image is
+// kept without its data.
+func decodeStoredItem(raw json.RawMessage, param string) (inItem, error) {
+	return decodeItemFrom(raw, param, true)
+}
+
+// checkCallOutputs checks that every function_call_output answers a call made
+// before it, in the continued conversation or in the input, and not answered yet.
+func checkCallOutputs(history []session.Turn, items []inItem) error {
+	open := map[string]bool{}
+	for _, t := range history {
+		for _, m := range t.Messages {
+			for _, c := range m.ToolCalls {
+				open[c.ID] = true
+			}
+			if m.Role == chat.RoleTool {
+				delete(open, m.ToolCallID)
+			}
+		}
+	}
+	for i := range items {
+		it := &items[i].it
+		switch it.Type {
+		case "function_call":
+			open[it.CallID] = true
+		case "function_call_output":
+			if !open[it.CallID] {
+				return invalid("invalid_value", items[i].param+".call_id",
+					"No tool call found for function call output with call_id %s.", clip(it.CallID))
+			}
+			delete(open, it.CallID)
+		}
+	}
+	return nil
+}
+
+// storeResponse keeps a finished response, when the request asked for it: the
+// object, the input items, and the conversation a later previous_response_id
+// continues. Nothing is stored for a failed response.
+func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
+	rc := x.c.resp
+	if !rc.store || x.h.Responses == nil {
+		return nil
+	}
+	obj, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	input := make([]item, len(rc.items))
+	for i := range rc.items {
+		it := rc.items[i].it
+		if it.ID == "" {
+			prefix := map[string]string{"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}[it.Type]
+			it.ID = responses.ItemID(prefix, rc.key, responses.InputBase+i)
+		}
+		input[i] = it
+	}
+	in, err := json.Marshal(input)
+	if err != nil {
+		return err
+	}
+	now := x.h.Now()
+	msgs := make([]session.Message, 0, len(rc.sent)+1)
+	for i := range rc.sent {
+		msgs = append(msgs, session.FromChat(&rc.sent[i], x.start)...)
+	}
+	if answer := outputMessage(rc.output); len(answer.Parts) > 0 {
+		msgs = append(msgs, session.FromChat(&answer, now)...)
+	}
+	turns := append(append([]session.Turn{}, rc.history...), session.Turn{Messages: msgs})
+	_, left := session.Prompt(turns, nil, x.h.SessionWindow)
+	turns = turns[left:]
+	for len(turns) > 1 && len(obj)+len(in)+conversationBytes(turns) > maxStoredBytes {
+		turns = turns[1:]
+	}
+	st := &responses.Stored{ID: x.id, TenantID: x.tenantID, CreatedAt: x.start, ExpiresAt: now.Add(x.h.ResponseRetention),
+		Object: obj, Input: in, Conversation: turns}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	if err := x.h.Responses.PutResponse(sctx, st); err != nil {
+		x.h.Log.ErrorContext(sctx, "store response", "requestId", x.reqID, "err", err)
+		return &apierr.Error{Kind: apierr.Unavailable, Code: "response_store_failed",
+			Message: "the response could not be stored, so previous_response_id cannot continue it; send it again, or with store false", Err: err}
+	}
+	return nil
+}
+
+func conversationBytes(turns []session.Turn) int {
+	n := 0
+	for _, t := range turns {
+		b, _ := json.Marshal(t.Messages)
+		n += len(b)
+	}
+	return n
+}
+
+// outputMessage returns the answer's output items as one assistant message.
+func outputMessage(out []item) chat.Message {
+	in := make([]inItem, len(out))
+	for i := range out {
+		in[i].it = out[i]
+		in[i].it.Role = chat.RoleAssistant
+	}
+	if msgs := itemMessages(in); len(msgs) == 1 {
+		return msgs[0]
+	}
+	return chat.Message{Role: chat.RoleAssistant}
+}
+
+// serveResponseGet answers GET /v1/responses/{id}.
+func (h *Handler) serveResponseGet(w http.ResponseWriter, r *http.Request) {
+	st, ok := h.storedResponse(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(st.Object)
+}
+
+// serveResponseDelete answers DELETE /v1/responses/{id}.
+func (h *Handler) serveResponseDelete(w http.ResponseWriter, r *http.Request) {
+	cfg, id, ok := h.responseID(w, r)
+	if !ok {
+		return
+	}
+	err := responses.ErrNotFound
+	if h.Responses != nil {
+		err = h.Responses.DeleteResponse(r.Context(), cfg.ID, id, h.Now())
+	}
+	switch {
+	case errors.Is(err, responses.ErrNotFound):
+		apierr.Write(w, notFound("not_found", "response_id", "Response", id))
+	case err != nil:
+		h.refuse(w, r, "delete response", apierr.StoreUnavailable("delete the response", err))
+	default:
+		web.JSON(w, http.StatusOK, struct {
+			ID      string `json:"id"`
+			Object  string `json:"object"`
+			Deleted bool   `json:"deleted"`
+		}{id, "response", true})
+	}
+}
+
+// serveInputItems answers GET /v1/responses/{id}/input_items: the request's
+// input items, newest first unless order=asc, a page of limit (1-100, default
+// 20) after or before an item id.
+func (h *Handler) serveInputItems(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 20
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			apierr.Write(w, invalid("invalid_value", "limit", "limit must be an integer from 1 to 100"))
+			return
+		}
+		limit = n
+	}
+	order := q.Get("order")
+	switch order {
+	case "":
+		order = "desc"
+	case "asc", "desc":
+	default:
+		apierr.Write(w, invalid("invalid_value", "order", "order must be asc or desc"))
+		return
+	}
+	st, ok := h.storedResponse(w, r)
+	if !ok {
+		return
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(st.Input, &items); err != nil {
+		h.refuse(w, r, "list input items", fmt.Errorf("decode stored input items: %w", err))
+		return
+	}
+	if order == "desc" {
+		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+			items[i], items[j] = items[j], items[i]
+		}
+	}
+	ids := make([]string, len(items))
+	for i, raw := range items {
+		var head struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &head)
+		ids[i] = head.ID
+	}
+	from, to := 0, len(items)
+	for _, c := range []struct {
+		param, id string
+		after     bool
+	}{{"after", q.Get("after"), true}, {"before", q.Get("before"), false}} {
+		if c.id == "" {
+			continue
+		}
+		at := -1
+		for i, id := range ids {
+			if id == c.id {
+				at = i
+			}
+		}
+		if at < 0 {
+			apierr.Write(w, invalid("invalid_value", c.param, "%s: the response has no input item %s", c.param, clip(c.id)))
+			return
+		}
+		if c.after {
+			from = max(from, at+1)
+		} else {
+			to = min(to, at)
+		}
+	}
+	page := []json.RawMessage{}
+	if from < to {
+		page = items[from:min(to, from+limit)]
+	}
+	out := struct {
+		Object  string            `json:"object"`
+		Data    []json.RawMessage `json:"data"`
+		FirstID *string           `json:"first_id"`
+		LastID  *string           `json:"last_id"`
+		HasMore bool              `json:"has_more"`
+	}{Object: "list", Data: page, HasMore: from < to && from+len(page) < to}
+	if len(page) > 0 {
+		out.FirstID, out.LastID = &ids[from], &ids[from+len(page)-1]
+	}
+	web.JSON(w, http.StatusOK, out)
+}
+
+// responseID authenticates the request and returns its response id.
+func (h *Handler) responseID(w http.ResponseWriter, r *http.Request) (tenant.Config, string, bool) {
+	cfg, err := h.Tenants.Authenticate(r)
+	if err != nil {
+		apierr.Write(w, err)
+		return cfg, "", false
+	}
+	return cfg, r.PathValue("id"), true
+}
+
+// storedResponse authenticates the request and reads the response its path
+// names; another tenant's is as absent as one that never was.
+func (h *Handler) storedResponse(w http.ResponseWriter, r *http.Request) (responses.Stored, bool) {
+	cfg, id, ok := h.responseID(w, r)
+	if !ok {
+		return responses.Stored{}, false
+	}
+	if r.URL.Query().Get("stream") == "true" {
+		apierr.Write(w, invalid("unsupported_parameter", "stream", "stream: replaying a stored response as events is not supported by this gateway"))
+		return responses.Stored{}, false
+	}
+	err := responses.ErrNotFound
+	var st responses.Stored
+	if h.Responses != nil && responses.ValidID(id) {
+		st, err = h.Responses.GetResponse(r.Context(), cfg.ID, id, h.Now())
+	}
+	switch {
+	case errors.Is(err, responses.ErrNotFound):
+		apierr.Write(w, notFound("not_found", "response_id", "Response", id))
+		return st, false
+	case err != nil:
+		h.refuse(w, r, "read response", apierr.StoreUnavailable("read the response", err))
+		return st, false
+	}
+	return st, true
+}

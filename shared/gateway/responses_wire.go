@@ -1,0 +1,664 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/responses"
+	"github.com/tollgate/tollgate/shared/sse"
+)
+
+// item is one item of a Response's output or of its input: a message, a
+// function_call, a function_call_output or a reasoning item. It marshals to the
+// shape of its type.
+type item struct {
+	Type      string
+	ID        string
+	Status    string // in_progress, completed or incomplete ("" for input items: completed)
+	Role      string
+	Content   []content       // message
+	CallID    string          // function_call, function_call_output
+	Name      string          // function_call
+	Arguments string          // function_call
+	Output    json.RawMessage // function_call_output: a string or content parts, as sent
+	Summary   []string        // reasoning
+	Encrypted string          // reasoning: encrypted_content, when asked for
+	// sig and redacted are a reasoning item's provider signature or redacted
+	// reasoning, which its stored conversation keeps whether or not the client
+	// asked for encrypted_content.
+	sig      string
+	redacted []byte
+}
+
+// content is one part of a message: input_text, input_image, output_text or
+// refusal.
+type content struct {
+	Type     string
+	Text     string // the text, or the refusal
+	ImageURL string // input_image: an http(s) URL ("" when the image was inline)
+	Detail   string
+	image    *chat.Image // input_image of this request
+}
+
+type summaryText struct {
+	Type string `json:"type"` // summary_text
+	Text string `json:"text"`
+}
+
+var emptyList = []struct{}{}
+
+func (it item) MarshalJSON() ([]byte, error) {
+	status := it.Status
+	if status == "" {
+		status = "completed"
+	}
+	switch it.Type {
+	case "message":
+		return json.Marshal(struct {
+			Type    string    `json:"type"`
+			ID      string    `json:"id"`
+			Status  string    `json:"status"`
+			Role    string    `json:"role"`
+			Content []content `json:"content"`
+		}{it.Type, it.ID, status, roleOut(it.Role), nonNil(it.Content)})
+	case "function_call":
+		return json.Marshal(struct {
+			Type      string `json:"type"`
+			ID        string `json:"id"`
+			Status    string `json:"status"`
+			CallID    string `json:"call_id"`
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		}{it.Type, it.ID, status, it.CallID, it.Name, it.Arguments})
+	case "function_call_output":
+		return json.Marshal(struct {
+			Type   string          `json:"type"`
+			ID     string          `json:"id"`
+			Status string          `json:"status"`
+			CallID string          `json:"call_id"`
+			Output json.RawMessage `json:"output"`
+		}{it.Type, it.ID, status, it.CallID, it.Output})
+	}
+	summary := make([]summaryText, len(it.Summary))
+	for i, s := range it.Summary {
+		summary[i] = summaryText{"summary_text", s}
+	}
+	var enc *string
+	if it.Encrypted != "" {
+		enc = &it.Encrypted
+	}
+	return json.Marshal(struct {
+		Type      string        `json:"type"`
+		ID        string        `json:"id"`
+		Summary   []summaryText `json:"summary"`
+		Encrypted *string       `json:"encrypted_content,omitempty"`
+	}{"reasoning", it.ID, summary, enc})
+}
+
+func roleOut(r string) string {
+	if r == chat.RoleSystem {
+		return "developer"
+	}
+	return r
+}
+
+func nonNil(c []content) []content {
+	if c == nil {
+		return []content{}
+	}
+	return c
+}
+
+func (c content) MarshalJSON() ([]byte, error) {
+	switch c.Type {
+	case "output_text":
+		return json.Marshal(struct {
+			Type        string     `json:"type"`
+			Text        string     `json:"text"`
+			Annotations []struct{} `json:"annotations"`
+			Logprobs    []struct{} `json:"logprobs"`
+		}{c.Type, c.Text, emptyList, emptyList})
+	case "refusal":
+		return json.Marshal(struct {
+			Type    string `json:"type"`
+			Refusal string `json:"refusal"`
+		}{c.Type, c.Text})
+	case "input_image":
+		var url *string
+		if c.ImageURL != "" && !strings.HasPrefix(c.ImageURL, "data:") {
+			url = &c.ImageURL
+		}
+		return json.Marshal(struct {
+			Type     string  `json:"type"`
+			ImageURL *string `json:"image_url"`
+			Detail   string  `json:"detail"`
+			FileID   *string `json:"file_id"`
+		}{c.Type, url, cmpOr(c.Detail, "auto"), nil})
+	}
+	return json.Marshal(struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}{c.Type, c.Text})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// responseEcho is what the Response object repeats of its request.
+type responseEcho struct {
+	Instructions       *string           `json:"instructions"`
+	MaxOutputTokens    *int64            `json:"max_output_tokens"`
+	ParallelToolCalls  bool              `json:"parallel_tool_calls"`
+	PreviousResponseID *string           `json:"previous_response_id"`
+	Reasoning          reasoningEcho     `json:"reasoning"`
+	SafetyIdentifier   *string           `json:"safety_identifier"`
+	ServiceTier        string            `json:"service_tier"`
+	Store              bool              `json:"store"`
+	Temperature        float64           `json:"temperature"`
+	Text               textEcho          `json:"text"`
+	ToolChoice         any               `json:"tool_choice"`
+	Tools              []toolEcho        `json:"tools"`
+	TopLogprobs        int               `json:"top_logprobs"`
+	TopP               float64           `json:"top_p"`
+	Truncation         string            `json:"truncation"`
+	User               *string           `json:"user"`
+	Metadata           map[string]string `json:"metadata"`
+}
+
+type reasoningEcho struct {
+	Effort  *string `json:"effort"`
+	Summary *string `json:"summary"`
+}
+
+type textEcho struct {
+	Format    formatEcho `json:"format"`
+	Verbosity string     `json:"verbosity"`
+}
+
+type formatEcho struct {
+	Type        string          `json:"type"`
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema,omitempty"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+type toolEcho struct {
+	Type        string          `json:"type"`
+	Name        string          `json:"name"`
+	Description *string         `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+	Strict      bool            `json:"strict"`
+}
+
+func echoOf(req *responsesRequest, r *chat.Request) responseEcho {
+	e := responseEcho{
+		Instructions: req.Instructions, MaxOutputTokens: req.MaxOutputTokens, ParallelToolCalls: true,
+		PreviousResponseID: req.PreviousResponseID, SafetyIdentifier: req.SafetyIdentifier,
+		ServiceTier: cmpOr(r.ServiceTier, "default"), Store: req.Store == nil || *req.Store,
+		Temperature: 1, TopP: 1, Truncation: "disabled", User: req.User,
+		Metadata: req.Metadata, Tools: []toolEcho{}, ToolChoice: "auto",
+		Text: textEcho{Format: formatEcho{Type: "text"}, Verbosity: "medium"},
+	}
+	if req.ParallelToolCalls != nil {
+		e.ParallelToolCalls = *req.ParallelToolCalls
+	}
+	if e.Metadata == nil {
+		e.Metadata = map[string]string{}
+	}
+	if req.Reasoning != nil {
+		e.Reasoning = reasoningEcho{req.Reasoning.Effort, req.Reasoning.Summary}
+	}
+	if req.Temperature != nil {
+		e.Temperature = *req.Temperature
+	}
+	if req.TopP != nil {
+		e.TopP = *req.TopP
+	}
+	if req.Truncation != nil {
+		e.Truncation = *req.Truncation
+	}
+	for _, t := range r.Tools {
+		te := toolEcho{Type: "function", Name: t.Name, Parameters: t.Parameters, Strict: t.Strict}
+		if t.Description != "" {
+			d := t.Description
+			te.Description = &d
+		}
+		e.Tools = append(e.Tools, te)
+	}
+	switch tc := r.ToolChoice; tc.Mode {
+	case chat.ToolChoiceNone:
+		e.ToolChoice = "none"
+	case chat.ToolChoiceRequired:
+		e.ToolChoice = "required"
+	case chat.ToolChoiceNamed:
+		e.ToolChoice = map[string]string{"type": "function", "name": tc.Name}
+	}
+	switch f := r.ResponseFormat; f.Type {
+	case chat.FormatJSONObject:
+		e.Text.Format = formatEcho{Type: "json_object"}
+	case chat.FormatJSONSchema:
+		strict := f.Strict
+		e.Text.Format = formatEcho{Type: "json_schema", Name: f.Name, Description: f.Description, Schema: f.Schema, Strict: &strict}
+	}
+	return e
+}
+
+// responseObject is the Response object.
+type responseObject struct {
+	ID                string             `json:"id"`
+	Object            string             `json:"object"` // "response"
+	CreatedAt         int64              `json:"created_at"`
+	Status            string             `json:"status"` // in_progress, completed, incomplete, failed
+	Background        bool               `json:"background"`
+	Error             *responseError     `json:"error"`
+	IncompleteDetails *incompleteDetails `json:"incomplete_details"`
+	MaxToolCalls      *int               `json:"max_tool_calls"`
+	Model             string             `json:"model"`
+	Output            []item             `json:"output"`
+	Usage             *responseUsage     `json:"usage"`
+	responseEcho
+}
+
+type responseError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type incompleteDetails struct {
+	Reason string `json:"reason"` // max_output_tokens or content_filter
+}
+
+type responseUsage struct {
+	InputTokens        int `json:"input_tokens"`
+	InputTokensDetails struct {
+		CachedTokens int `json:"cached_tokens"`
+		// CacheWriteTokens is Tollgate's, as on /v1/chat/completions.
+		CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
+	} `json:"input_tokens_details"`
+	OutputTokens        int `json:"output_tokens"`
+	OutputTokensDetails struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"output_tokens_details"`
+	TotalTokens int  `json:"total_tokens"`
+	Estimated   bool `json:"estimated,omitempty"` // Tollgate's: counted, not reported by the provider
+}
+
+func toResponseUsage(u chat.Usage) *responseUsage {
+	out := &responseUsage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, TotalTokens: u.Total(), Estimated: u.Estimated}
+	out.InputTokensDetails.CachedTokens = u.CacheReadTokens
+	out.InputTokensDetails.CacheWriteTokens = u.CacheWriteTokens
+	out.OutputTokensDetails.ReasoningTokens = u.ReasoningTokens
+	return out
+}
+
+// responseObject returns the Response object with output and status.
+func (x *exchange) responseObject(status string) *responseObject {
+	rc := x.c.resp
+	o := &responseObject{ID: x.id, Object: "response", CreatedAt: x.start.Unix(), Status: status,
+		Model: x.model.String(), Output: rc.output, responseEcho: rc.echo}
+	if o.Output == nil {
+		o.Output = []item{}
+	}
+	return o
+}
+
+// finish completes o for finish reason finish with usage u.
+func finishObject(o *responseObject, finish string, u chat.Usage) {
+	o.Status = "completed"
+	switch finish {
+	case chat.FinishLength:
+		o.Status, o.IncompleteDetails = "incomplete", &incompleteDetails{"max_output_tokens"}
+	case chat.FinishContentFilter:
+		o.Status, o.IncompleteDetails = "incomplete", &incompleteDetails{"content_filter"}
+	}
+	for i := range o.Output {
+		if o.Output[i].Status == "in_progress" || o.Output[i].Status == "" {
+			o.Output[i].Status = "completed"
+			if o.Status == "incomplete" && o.Output[i].Type == "message" {
+				o.Output[i].Status = "incomplete"
+			}
+		}
+	}
+	o.Usage = toResponseUsage(u)
+}
+
+// outputBuilder turns a stream of chunks into output items, in the order the
+// answer produced them, and (for a stream) says each step with an event.
+type outputBuilder struct {
+	x     *exchange
+	items *[]item
+	emit  func(ev *respEvent) error // nil: build only
+	seq   int
+	open  int // index of the open item, -1 when none
+	// the open item's open content part (message) or summary part (reasoning)
+	part    int
+	tools   map[int]int // tool call index -> output index
+	counter int         // output items made
+}
+
+func newOutputBuilder(x *exchange, emit func(ev *respEvent) error) *outputBuilder {
+	return &outputBuilder{x: x, items: &x.c.resp.output, emit: emit, open: -1, tools: map[int]int{}}
+}
+
+// respEvent is one streamed event; only the fields of its type are set.
+type respEvent struct {
+	Type           string          `json:"type"`
+	SequenceNumber int             `json:"sequence_number"`
+	Response       *responseObject `json:"response,omitempty"`
+	OutputIndex    *int            `json:"output_index,omitempty"`
+	ItemID         string          `json:"item_id,omitempty"`
+	ContentIndex   *int            `json:"content_index,omitempty"`
+	SummaryIndex   *int            `json:"summary_index,omitempty"`
+	Item           *item           `json:"item,omitempty"`
+	Part           json.Marshaler  `json:"part,omitempty"`
+	Delta          *string         `json:"delta,omitempty"`
+	Text           *string         `json:"text,omitempty"`
+	Refusal        *string         `json:"refusal,omitempty"`
+	Name           *string         `json:"name,omitempty"`
+	Arguments      *string         `json:"arguments,omitempty"`
+	Logprobs       *[]struct{}     `json:"logprobs,omitempty"`
+	// error events
+	Code    *string `json:"code,omitempty"`
+	Message *string `json:"message,omitempty"`
+	Param   *string `json:"param,omitempty"`
+}
+
+func (b *outputBuilder) send(ev *respEvent) error {
+	if b.emit == nil {
+		return nil
+	}
+	ev.SequenceNumber = b.seq
+	b.seq++
+	return b.emit(ev)
+}
+
+func intp(i int) *int { return &i }
+
+func strp(s string) *string { return &s }
+
+var noLogprobs = &[]struct{}{}
+
+// summaryPart marshals a reasoning summary part.
+type summaryPart string
+
+func (s summaryPart) MarshalJSON() ([]byte, error) {
+	return json.Marshal(summaryText{"summary_text", string(s)})
+}
+
+// openItem starts a new output item (closing the open one).
+func (b *outputBuilder) openItem(it item) (int, error) {
+	if err := b.closeItem(); err != nil {
+		return 0, err
+	}
+	prefix := map[string]string{"message": "msg", "function_call": "fc", "reasoning": "rs"}[it.Type]
+	it.ID = responses.ItemID(prefix, b.x.c.resp.key, b.counter)
+	b.counter++
+	it.Status = "in_progress"
+	*b.items = append(*b.items, it)
+	b.open = len(*b.items) - 1
+	b.part = -1
+	added := it
+	if added.Type == "function_call" {
+		added.Arguments = ""
+	}
+	return b.open, b.send(&respEvent{Type: "response.output_item.added", OutputIndex: intp(b.open), Item: &added})
+}
+
+// closePart ends the open content (or summary) part of the open item.
+func (b *outputBuilder) closePart() error {
+	if b.open < 0 || b.part < 0 {
+		return nil
+	}
+	it := &(*b.items)[b.open]
+	i := b.part
+	b.part = -1
+	if it.Type == "reasoning" {
+		t := it.Summary[i]
+		if err := b.send(&respEvent{Type: "response.reasoning_summary_text.done", ItemID: it.ID, OutputIndex: intp(b.open), SummaryIndex: intp(i), Text: &t}); err != nil {
+			return err
+		}
+		return b.send(&respEvent{Type: "response.reasoning_summary_part.done", ItemID: it.ID, OutputIndex: intp(b.open), SummaryIndex: intp(i), Part: summaryPart(t)})
+	}
+	c := it.Content[i]
+	ev := &respEvent{Type: "response.output_text.done", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(i), Text: &c.Text, Logprobs: noLogprobs}
+	if c.Type == "refusal" {
+		ev = &respEvent{Type: "response.refusal.done", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(i), Refusal: &c.Text}
+	}
+	if err := b.send(ev); err != nil {
+		return err
+	}
+	return b.send(&respEvent{Type: "response.content_part.done", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(i), Part: c})
+}
+
+// closeItem ends the open item.
+func (b *outputBuilder) closeItem() error {
+	if b.open < 0 {
+		return nil
+	}
+	if err := b.closePart(); err != nil {
+		return err
+	}
+	it := &(*b.items)[b.open]
+	i := b.open
+	b.open = -1
+	if it.Type == "function_call" {
+		if it.Arguments == "" {
+			it.Arguments = "{}"
+		}
+		if err := b.send(&respEvent{Type: "response.function_call_arguments.done", ItemID: it.ID, OutputIndex: intp(i), Name: &it.Name, Arguments: &it.Arguments}); err != nil {
+			return err
+		}
+	}
+	it.Status = "completed"
+	done := *it
+	return b.send(&respEvent{Type: "response.output_item.done", OutputIndex: intp(i), Item: &done})
+}
+
+// openOf returns the open item when it has type typ.
+func (b *outputBuilder) openOf(typ string) *item {
+	if b.open >= 0 && (*b.items)[b.open].Type == typ {
+		return &(*b.items)[b.open]
+	}
+	return nil
+}
+
+// text adds answer text (or refusal text, typ "refusal").
+func (b *outputBuilder) text(s, typ string) error {
+	it := b.openOf("message")
+	if it == nil {
+		if _, err := b.openItem(item{Type: "message", Role: chat.RoleAssistant}); err != nil {
+			return err
+		}
+		it = b.openOf("message")
+	}
+	if b.part < 0 || it.Content[b.part].Type != typ {
+		if err := b.closePart(); err != nil {
+			return err
+		}
+		it.Content = append(it.Content, content{Type: typ})
+		b.part = len(it.Content) - 1
+		if err := b.send(&respEvent{Type: "response.content_part.added", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(b.part), Part: content{Type: typ}}); err != nil {
+			return err
+		}
+	}
+	it.Content[b.part].Text += s
+	ev := &respEvent{Type: "response.output_text.delta", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(b.part), Delta: &s, Logprobs: noLogprobs}
+	if typ == "refusal" {
+		ev = &respEvent{Type: "response.refusal.delta", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(b.part), Delta: &s}
+	}
+	return b.send(ev)
+}
+
+// reasoning adds reasoning text; a signature (or redacted reasoning) ends the
+// reasoning block, as in chat.Chunk.
+func (b *outputBuilder) reasoning(s, signature string, redacted []byte) error {
+	it := b.openOf("reasoning")
+	if it == nil {
+		if _, err := b.openItem(item{Type: "reasoning"}); err != nil {
+			return err
+		}
+		it = b.openOf("reasoning")
+	}
+	if s != "" {
+		if b.part < 0 {
+			it.Summary = append(it.Summary, "")
+			b.part = len(it.Summary) - 1
+			if err := b.send(&respEvent{Type: "response.reasoning_summary_part.added", ItemID: it.ID, OutputIndex: intp(b.open), SummaryIndex: intp(b.part), Part: summaryPart("")}); err != nil {
+				return err
+			}
+		}
+		it.Summary[b.part] += s
+		if err := b.send(&respEvent{Type: "response.reasoning_summary_text.delta", ItemID: it.ID, OutputIndex: intp(b.open), SummaryIndex: intp(b.part), Delta: &s}); err != nil {
+			return err
+		}
+	}
+	if signature != "" || len(redacted) > 0 {
+		if b.x.c.resp.encrypted {
+			it.Encrypted = encodeEncrypted(signature, redacted)
+		}
+		it.sig, it.redacted = signature, redacted
+		return b.closeItem()
+	}
+	return nil
+}
+
+// toolCall adds a tool-call fragment.
+func (b *outputBuilder) toolCall(d *chat.ToolCallDelta) error {
+	i, ok := b.tools[d.Index]
+	if !ok {
+		var err error
+		if i, err = b.openItem(item{Type: "function_call", CallID: d.ID, Name: d.Name}); err != nil {
+			return err
+		}
+		b.tools[d.Index] = i
+	}
+	it := &(*b.items)[i]
+	if d.ID != "" && it.CallID == "" {
+		it.CallID = d.ID
+	}
+	if d.Name != "" && it.Name == "" {
+		it.Name = d.Name
+	}
+	if d.Arguments == "" {
+		return nil
+	}
+	it.Arguments += d.Arguments
+	return b.send(&respEvent{Type: "response.function_call_arguments.delta", ItemID: it.ID, OutputIndex: intp(i), Delta: &d.Arguments})
+}
+
+// add takes one chunk of the answer.
+func (b *outputBuilder) add(c *chat.Chunk) error {
+	switch {
+	case c.Text != "":
+		return b.text(c.Text, "output_text")
+	case c.Refusal != "":
+		return b.text(c.Refusal, "refusal")
+	case c.Reasoning != "" || c.ReasoningSignature != "" || c.RedactedReasoning != "":
+		var red []byte
+		if c.RedactedReasoning != "" {
+			red = []byte(c.RedactedReasoning)
+		}
+		return b.reasoning(c.Reasoning, c.ReasoningSignature, red)
+	case c.ToolCall != nil:
+		return b.toolCall(c.ToolCall)
+	}
+	return nil
+}
+
+// addMessage takes a whole answer's message (and refusal) in part order.
+func (b *outputBuilder) addMessage(m *chat.Message, refusal string) {
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		switch p.Kind {
+		case chat.PartReasoning:
+			_ = b.reasoning(p.Text, p.Signature, p.Redacted)
+			if p.Signature == "" && len(p.Redacted) == 0 {
+				_ = b.closeItem()
+			}
+		case chat.PartText:
+			if p.Text != "" {
+				_ = b.text(p.Text, "output_text")
+			}
+		case chat.PartToolCall:
+			_ = b.closeItem()
+			_, _ = b.openItem(item{Type: "function_call", CallID: p.ToolCall.ID, Name: p.ToolCall.Name, Arguments: p.ToolCall.Arguments})
+		}
+	}
+	if refusal != "" {
+		_ = b.text(refusal, "refusal")
+	}
+	_ = b.closeItem()
+}
+
+// responsesStream writes the Responses API's events. It stores the response
+// (when asked to) before it reports completion, so that a client that saw
+// response.completed can continue it.
+type responsesStream struct {
+	ctx context.Context
+	x   *exchange
+	sw  *sse.Writer
+	b   *outputBuilder
+}
+
+func newResponsesStream(ctx context.Context, x *exchange, sw *sse.Writer) *responsesStream {
+	s := &responsesStream{ctx: ctx, x: x, sw: sw}
+	s.b = newOutputBuilder(x, func(ev *respEvent) error { return sw.Event(ev.Type, ev) })
+	return s
+}
+
+func (s *responsesStream) start() error {
+	o := s.x.responseObject("in_progress")
+	if err := s.b.send(&respEvent{Type: "response.created", Response: o}); err != nil {
+		return err
+	}
+	return s.b.send(&respEvent{Type: "response.in_progress", Response: o})
+}
+
+func (s *responsesStream) delta(c *chat.Chunk) error { return s.b.add(c) }
+
+func (s *responsesStream) keepAlive() error { return s.sw.Comment("keep-alive") }
+
+func (s *responsesStream) end(finishes []string, u chat.Usage) error {
+	if err := s.b.closeItem(); err != nil {
+		return err
+	}
+	o := s.x.responseObject("completed")
+	finishObject(o, finishes[0], u)
+	if err := s.x.storeResponse(s.ctx, o); err != nil {
+		s.x.outcome = "response_store_failed"
+		return s.fail(u, err)
+	}
+	typ := "response.completed"
+	if o.Status == "incomplete" {
+		typ = "response.incomplete"
+	}
+	return s.b.send(&respEvent{Type: typ, Response: o})
+}
+
+// fail ends the stream with an error event and response.failed, which no client
+// takes for success: usage so far is in the failed response.
+func (s *responsesStream) fail(u chat.Usage, err error) error {
+	if werr := s.b.closeItem(); werr != nil {
+		return werr
+	}
+	body := apierr.Body(err).Error
+	code := "server_error"
+	if body.Code != nil {
+		code = *body.Code
+	}
+	if werr := s.b.send(&respEvent{Type: "error", Code: &code, Message: &body.Message, Param: body.Param}); werr != nil {
+		return werr
+	}
+	o := s.x.responseObject("failed")
+	o.Error = &responseError{Code: code, Message: body.Message}
+	o.Usage = toResponseUsage(u)
+	return s.b.send(&respEvent{Type: "response.failed", Response: o})
+}
