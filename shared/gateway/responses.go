@@ -208,7 +208,7 @@ var responsesNames = paramNames{toolChoice: "tool_choice", tools: "tools", maxTo
 // notFound is the 404 for an id the tenant does not have (absent, expired, or
 // another tenant's: the same answer).
 func notFound(code, param, what, id string) error {
-	return &apierr.Error{Kind: apierr.NotFound, Code: code, Param: param, Message: fmt.Sprintf("%s with id '%s' not found.", what, clip(id))}
+	return &apierr.Error{Kind: apierr.NotFound, Code: code, Param: param, Message: fmt.Sprintf("%s: %s with id '%s' not found.", param, what, clip(id))}
 }
 
 // responsesTool is one entry of tools: function tools are flat in this API.
@@ -237,7 +237,7 @@ func decodeResponsesTools(raw []json.RawMessage) ([]chat.Tool, error) {
 		case "function":
 		case "file_search", "web_search", "web_search_preview", "web_search_2025_08_26", "code_interpreter", "computer_use_preview",
 			"image_generation", "mcp", "local_shell", "shell", "apply_patch", "custom":
-			return nil, invalid("unsupported_parameter", p+".type", "%s: %s tools are not supported by this gateway (function tools are)", p, typ.Type)
+			return nil, invalid("unsupported_parameter", p+".type", "%s.type: %s tools are not supported by this gateway (function tools are)", p, typ.Type)
 		default:
 			return nil, invalid("invalid_value", p+".type", "%s.type must be function", p)
 		}
@@ -318,7 +318,7 @@ func decodeInputItems(raw json.RawMessage) ([]inItem, error) {
 		if in.it.Type == "message" && in.it.Role == chat.RoleSystem {
 			if conversation {
 				return nil, invalid("invalid_value", p+".role",
-					"%s: system and developer messages must come before the conversation (with instructions, they are the system prompt)", p)
+					"%s.role: system and developer messages must come before the conversation (with instructions, they are the system prompt)", p)
 			}
 		} else {
 			conversation = true
@@ -449,7 +449,7 @@ func decodeItemFrom(raw json.RawMessage, p string, stored bool) (inItem, error) 
 		"image_generation_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
 		"mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "mcp_call", "custom_tool_call",
 		"custom_tool_call_output", "apply_patch_call", "apply_patch_call_output", "tool_search_call", "tool_search_output":
-		return in, invalid("unsupported_parameter", p+".type", "%s: %s items are not supported by this gateway (it serves function tools)", p, it.Type)
+		return in, invalid("unsupported_parameter", p+".type", "%s.type: %s items are not supported by this gateway (it serves function tools)", p, it.Type)
 	case "":
 		return in, invalid("missing_required_parameter", p+".type", "%s.type is required", p)
 	default:
@@ -478,7 +478,7 @@ func checkItemFields(w *wireItem, typ, p string) error {
 		{"name", w.Name != nil}, {"arguments", w.Arguments != nil}, {"output", w.Output != nil},
 		{"summary", w.Summary != nil}, {"encrypted_content", w.EncryptedContent != nil}, {"status", w.Status != nil}} {
 		if f.set && !bytes.Contains([]byte(" "+allowed+" "), []byte(" "+f.name+" ")) {
-			return invalid("unknown_parameter", p+"."+f.name, "%s: %s is not a field of %s items", p, f.name, typ)
+			return invalid("unknown_parameter", p+"."+f.name, "%s.%s: %s is not a field of %s items", p, f.name, f.name, typ)
 		}
 	}
 	return nil

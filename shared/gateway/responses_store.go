@@ -156,8 +156,8 @@ func checkCallOutputs(history []session.Turn, items []inItem) error {
 			open[it.CallID] = true
 		case "function_call_output":
 			if !open[it.CallID] {
-				return invalid("invalid_value", items[i].param+".call_id",
-					"No tool call found for function call output with call_id %s.", clip(it.CallID))
+				p := items[i].param + ".call_id"
+				return invalid("invalid_value", p, "%s: no tool call found for function call output with call_id %s", p, clip(it.CallID))
 			}
 			delete(open, it.CallID)
 		}

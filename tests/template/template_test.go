@@ -227,8 +227,8 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("%s: admin routes belong to AdminFunction", e)
 		}
 	}
-	// Both chat routes stream for up to REST streaming's 15 minutes.
-	for _, route := range []string{"POST /chat", "POST /v1/chat/completions"} {
+	// The chat routes stream for up to REST streaming's 15 minutes.
+	for _, route := range []string{"POST /chat", "POST /v1/chat/completions", "POST /v1/responses"} {
 		i := slices.IndexFunc(evs, func(e apiEvent) bool { return strings.ToUpper(e.Method)+" "+e.Path == route })
 		if i < 0 {
 			t.Errorf("no %s route", route)
