@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -284,4 +285,123 @@ func TestChatFunction(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestChatFunctionResponses runs the Responses API through the chat function's
+// bootstrap under the fake Runtime API: the event stream arrives event by event
+// as the provider writes (each delta before the provider may write the next),
+// and the stored response is retrieved, listed and deleted through the other
+// sample events.
+func TestChatFunctionResponses(t *testing.T) {
+	t.Parallel()
+	srv, table := sampleTenant(t)
+	up := newUpstream(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*waitTimeout)
+	defer cancel()
+	rt := lambdatest.StartRuntime(t, lambdatest.Build(t, "chat"), map[string]string{
+		"TABLE_NAME":                table,
+		"AWS_ENDPOINT_URL_DYNAMODB": srv.URL,
+		"MODELS":                    "openai/gpt-lambda",
+		"OPENAI_BASE_URL":           up.URL,
+		"OPENAI_API_KEY":            upstreamKey,
+	})
+	// invoke sends the sample event name, with the sample response id replaced
+	// by id when id is set.
+	const sampleID = "resp_0123456789abcdef0123456789abcdef"
+	invoke := func(t *testing.T, name, id string) *lambdatest.StreamedResponse {
+		t.Helper()
+		ev, err := os.ReadFile("../../events/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != "" {
+			ev = bytes.ReplaceAll(ev, []byte(sampleID), []byte(id))
+		}
+		resp, err := rt.Invoke(ctx, ev)
+		if err != nil {
+			t.Fatalf("invoke %s: %v", name, err)
+		}
+		return resp
+	}
+	body := func(t *testing.T, resp *lambdatest.StreamedResponse) []byte {
+		t.Helper()
+		b, err := resp.Body(ctx)
+		if err != nil {
+			t.Fatalf("body ended with %v; body:\n%s", err, b)
+		}
+		return b
+	}
+
+	chunks := []string{"hello", " from", " lambda"}
+	up.set(upstreamScript{Chunks: chunks, Gated: true})
+	resp := invoke(t, "chat-responses-stream.json", "")
+	if resp.Prelude.StatusCode != 200 || preludeHeader(resp.Prelude, "Content-Type") != "text/event-stream" {
+		b, _ := resp.Body(ctx)
+		t.Fatalf("prelude %s, body %s", resp.PreludeBytes, b)
+	}
+	evs := newLiveEvents(t, &chunkReader{ctx: ctx, resp: resp})
+	for i := range chunks {
+		var ev event
+		for ev.Name != "response.output_text.delta" {
+			ev = evs.next()
+		}
+		var d struct {
+			Delta string `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil || d.Delta != chunks[i] {
+			t.Fatalf("delta %d = %s, want %q", i, ev.Data, chunks[i])
+		}
+		if i+1 < len(chunks) {
+			up.release(t) // only now may the provider write chunk i+1
+		}
+	}
+	var done struct {
+		Response struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Usage  struct {
+				InputTokens  int `json:"input_tokens"`
+				OutputTokens int `json:"output_tokens"`
+			} `json:"usage"`
+		} `json:"response"`
+	}
+	for {
+		ev := evs.next()
+		if ev.Name == "response.completed" {
+			if err := json.Unmarshal([]byte(ev.Data), &done); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	body(t, resp)
+	id := done.Response.ID
+	if done.Response.Status != "completed" || done.Response.Usage.InputTokens != 5 || done.Response.Usage.OutputTokens != 3 {
+		t.Errorf("completed %+v, want the provider's usage 5+3", done.Response)
+	}
+
+	got := invoke(t, "chat-responses-get.json", id)
+	if b := body(t, got); got.Prelude.StatusCode != 200 || !strings.Contains(string(b), `"output_text","text":"hello from lambda"`) {
+		t.Errorf("GET: %d %s", got.Prelude.StatusCode, b)
+	}
+	items := invoke(t, "chat-responses-input-items.json", id)
+	if b := body(t, items); items.Prelude.StatusCode != 200 || !strings.Contains(string(b), "hello from the lambda event") {
+		t.Errorf("input items: %d %s", items.Prelude.StatusCode, b)
+	}
+	del := invoke(t, "chat-responses-delete.json", id)
+	if b := body(t, del); del.Prelude.StatusCode != 200 || !strings.Contains(string(b), `"deleted":true`) {
+		t.Errorf("DELETE: %d %s", del.Prelude.StatusCode, b)
+	}
+	// The samples as they are name a response nobody has.
+	for _, name := range []string{"chat-responses-get.json", "chat-responses-delete.json", "chat-responses-input-items.json"} {
+		r := invoke(t, name, "")
+		if b := body(t, r); r.Prelude.StatusCode != 404 {
+			t.Errorf("%s: %d %s, want 404", name, r.Prelude.StatusCode, b)
+		}
+	}
+	up.set(upstreamScript{Chunks: chunks})
+	whole := invoke(t, "chat-responses.json", "")
+	if b := body(t, whole); whole.Prelude.StatusCode != 200 || !strings.Contains(string(b), `"object":"response"`) {
+		t.Errorf("whole: %d %s", whole.Prelude.StatusCode, b)
+	}
 }
