@@ -319,13 +319,9 @@ func finishObject(o *responseObject, finish string, u chat.Usage) {
 	case chat.FinishContentFilter:
 		o.Status, o.IncompleteDetails = "incomplete", &incompleteDetails{"content_filter"}
 	}
-	for i := range o.Output {
-		if o.Output[i].Status == "in_progress" || o.Output[i].Status == "" {
-			o.Output[i].Status = "completed"
-			if o.Status == "incomplete" && o.Output[i].Type == "message" {
-				o.Output[i].Status = "incomplete"
-			}
-		}
+	// The answer was cut in its last item: a message is incomplete then.
+	if n := len(o.Output); n > 0 && o.Status == "incomplete" && o.Output[n-1].Type == "message" {
+		o.Output[n-1].Status = "incomplete"
 	}
 	o.Usage = toResponseUsage(u)
 }
@@ -342,6 +338,9 @@ type outputBuilder struct {
 	part    int
 	tools   map[int]int // tool call index -> output index
 	counter int         // output items made
+	// cut marks the answer cut short (max_output_tokens, content filter): the
+	// message item closed last is incomplete.
+	cut bool
 }
 
 func newOutputBuilder(x *exchange, emit func(ev *respEvent) error) *outputBuilder {
@@ -458,6 +457,9 @@ func (b *outputBuilder) closeItem() error {
 		}
 	}
 	it.Status = "completed"
+	if b.cut && it.Type == "message" {
+		it.Status = "incomplete"
+	}
 	done := *it
 	return b.send(&respEvent{Type: "response.output_item.done", OutputIndex: intp(i), Item: &done})
 }
@@ -627,6 +629,7 @@ func (s *responsesStream) delta(c *chat.Chunk) error { return s.b.add(c) }
 func (s *responsesStream) keepAlive() error { return s.sw.Comment("keep-alive") }
 
 func (s *responsesStream) end(finishes []string, u chat.Usage) error {
+	s.b.cut = finishes[0] == chat.FinishLength || finishes[0] == chat.FinishContentFilter
 	if err := s.b.closeItem(); err != nil {
 		return err
 	}

@@ -491,3 +491,53 @@ func TestResponsesMetered(t *testing.T) {
 		t.Error("a refused request reached the provider")
 	}
 }
+
+// TestResponsesIncomplete: an answer cut by max_output_tokens is an incomplete
+// response (response.incomplete when streamed), stored and continuable.
+func TestResponsesIncomplete(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, nil)
+	key := g.tenant("incomplete", nil)
+	for _, stream := range []bool{false, true} {
+		r := g.do("POST", "/v1/responses", key, map[string]any{"model": "echo/echo-1", "input": "one two three four five six",
+			"max_output_tokens": 2, "stream": stream})
+		if r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		obj := r.Body
+		if stream {
+			evs := parseEvents(t, r.Body)
+			last := evs[len(evs)-1]
+			if last.Name != "response.incomplete" {
+				t.Fatalf("last event %s, want response.incomplete", last.Name)
+			}
+			var e struct {
+				Response json.RawMessage `json:"response"`
+			}
+			if err := json.Unmarshal([]byte(last.Data), &e); err != nil {
+				t.Fatal(err)
+			}
+			obj = e.Response
+		}
+		var o struct {
+			ID                string `json:"id"`
+			Status            string `json:"status"`
+			IncompleteDetails *struct {
+				Reason string `json:"reason"`
+			} `json:"incomplete_details"`
+			Output []struct {
+				Status string `json:"status"`
+			} `json:"output"`
+		}
+		if err := json.Unmarshal(obj, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != "incomplete" || o.IncompleteDetails == nil || o.IncompleteDetails.Reason != "max_output_tokens" ||
+			len(o.Output) != 1 || o.Output[0].Status != "incomplete" {
+			t.Errorf("stream %v: %s, want incomplete for max_output_tokens", stream, obj)
+		}
+		if got := g.do("POST", "/v1/responses", key, map[string]any{"input": "go on", "previous_response_id": o.ID}); got.Status != 200 {
+			t.Errorf("continuing an incomplete response: %d %s", got.Status, got.Body)
+		}
+	}
+}
