@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/tollgate/tollgate/shared/app"
+	"github.com/tollgate/tollgate/shared/provider/openai/openaitest"
 	"github.com/tollgate/tollgate/shared/tenant"
 )
 
@@ -538,6 +539,25 @@ func TestResponsesIncomplete(t *testing.T) {
 		}
 		if got := g.do("POST", "/v1/responses", key, map[string]any{"input": "go on", "previous_response_id": o.ID}); got.Status != 200 {
 			t.Errorf("continuing an incomplete response: %d %s", got.Status, got.Body)
+		}
+	}
+}
+
+// TestResponsesFallback: a Responses request falls back before its first byte
+// as chat does, and the response names the model that answered.
+func TestResponsesFallback(t *testing.T) {
+	t.Parallel()
+	down := chain{"respdown"}
+	g, keys := chainGateway(t, nil, down)
+	g.OpenAI.Set(down.a(), openaitest.Script{Status: 429})
+	g.OpenAI.Set(down.b(), openaitest.Script{Status: 503})
+	for _, stream := range []bool{false, true} {
+		r := g.do("POST", "/v1/responses", keys[down.name], map[string]any{"input": "Hello big world", "stream": stream})
+		if r.Status != 200 || r.Header.Get("x-tollgate-attempts") != "3" || r.Header.Get("x-tollgate-model") != "bedrock/"+down.br() {
+			t.Fatalf("stream %v: %d %v %s", stream, r.Status, r.Header, r.Body)
+		}
+		if !strings.Contains(string(r.Body), `"model":"bedrock/`+down.br()+`"`) {
+			t.Errorf("the response does not name the model that answered: %s", r.Body)
 		}
 	}
 }
