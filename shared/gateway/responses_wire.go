@@ -381,8 +381,6 @@ func (b *outputBuilder) send(ev *respEvent) error {
 
 func intp(i int) *int { return &i }
 
-func strp(s string) *string { return &s }
-
 var noLogprobs = &[]struct{}{}
 
 // summaryPart marshals a reasoning summary part.
