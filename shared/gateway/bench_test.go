@@ -227,8 +227,9 @@ func BenchmarkServeStream(b *testing.B) {
 			for _, api := range []struct{ name, path, body string }{
 				{"v1", "/v1/chat/completions", `{"model":"openai/m","messages":[{"role":"user","content":"hello there"}],"stream":true,"stream_options":{"include_usage":true}}`},
 				{"native", "/chat", `{"modelId":"openai/m","messages":[{"role":"user","content":"hello there"}],"stream":true}`},
+				{"responses", "/v1/responses", `{"model":"openai/m","input":"hello there","stream":true}`},
 			} {
-				if api.name == "native" && variant == "openai" {
+				if api.name != "v1" && variant == "openai" {
 					continue // the client's cost does not depend on the API
 				}
 				name := fmt.Sprintf("%s/%s/chunks=%d", variant, api.name, n)

@@ -341,6 +341,15 @@ type outputBuilder struct {
 	// cut marks the answer cut short (max_output_tokens, content filter): the
 	// message item closed last is incomplete.
 	cut bool
+	// acc holds the text of the open part (or the open function call's
+	// arguments) streamed since it opened, so a long answer is not copied once
+	// per delta; flush moves it into the item.
+	acc strings.Builder
+	// ev, idx and delta are reused by every delta event, which then costs no
+	// allocation of its own.
+	ev    respEvent
+	idx   [3]int // output, content (or summary) index of ev
+	delta string
 }
 
 func newOutputBuilder(x *exchange, emit func(ev *respEvent) error) *outputBuilder {
@@ -409,8 +418,46 @@ func (b *outputBuilder) openItem(it item) (int, error) {
 	return b.open, b.send(&respEvent{Type: "response.output_item.added", OutputIndex: intp(b.open), Item: &added})
 }
 
+// flush moves what acc holds into the open item: its open part's text, or its
+// arguments.
+func (b *outputBuilder) flush() {
+	if b.open < 0 || b.acc.Len() == 0 {
+		return
+	}
+	it := &(*b.items)[b.open]
+	switch {
+	case it.Type == "function_call":
+		it.Arguments += b.acc.String()
+	case b.part < 0:
+	case it.Type == "reasoning":
+		it.Summary[b.part] += b.acc.String()
+	default:
+		it.Content[b.part].Text += b.acc.String()
+	}
+	b.acc.Reset()
+}
+
+// deltaEvent sends a delta event of typ for the open item (content or summary
+// index ci, -1 for none) with the reused event value.
+func (b *outputBuilder) deltaEvent(typ, itemID string, ci int, delta string, summary bool) error {
+	b.ev = respEvent{Type: typ, ItemID: itemID}
+	b.idx[0], b.idx[1], b.delta = b.open, ci, delta
+	b.ev.OutputIndex, b.ev.Delta = &b.idx[0], &b.delta
+	switch {
+	case summary:
+		b.ev.SummaryIndex = &b.idx[1]
+	case ci >= 0:
+		b.ev.ContentIndex = &b.idx[1]
+	}
+	if typ == "response.output_text.delta" {
+		b.ev.Logprobs = noLogprobs
+	}
+	return b.send(&b.ev)
+}
+
 // closePart ends the open content (or summary) part of the open item.
 func (b *outputBuilder) closePart() error {
+	b.flush()
 	if b.open < 0 || b.part < 0 {
 		return nil
 	}
@@ -443,6 +490,7 @@ func (b *outputBuilder) closeItem() error {
 	if err := b.closePart(); err != nil {
 		return err
 	}
+	b.flush()
 	it := &(*b.items)[b.open]
 	i := b.open
 	b.open = -1
@@ -489,12 +537,11 @@ func (b *outputBuilder) text(s, typ string) error {
 			return err
 		}
 	}
-	it.Content[b.part].Text += s
-	ev := &respEvent{Type: "response.output_text.delta", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(b.part), Delta: &s, Logprobs: noLogprobs}
+	b.acc.WriteString(s)
 	if typ == "refusal" {
-		ev = &respEvent{Type: "response.refusal.delta", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(b.part), Delta: &s}
+		return b.deltaEvent("response.refusal.delta", it.ID, b.part, s, false)
 	}
-	return b.send(ev)
+	return b.deltaEvent("response.output_text.delta", it.ID, b.part, s, false)
 }
 
 // reasoning adds reasoning text; a signature (or redacted reasoning) ends the
@@ -515,8 +562,8 @@ func (b *outputBuilder) reasoning(s, signature string, redacted []byte) error {
 				return err
 			}
 		}
-		it.Summary[b.part] += s
-		if err := b.send(&respEvent{Type: "response.reasoning_summary_text.delta", ItemID: it.ID, OutputIndex: intp(b.open), SummaryIndex: intp(b.part), Delta: &s}); err != nil {
+		b.acc.WriteString(s)
+		if err := b.deltaEvent("response.reasoning_summary_text.delta", it.ID, b.part, s, true); err != nil {
 			return err
 		}
 	}
@@ -550,8 +597,15 @@ func (b *outputBuilder) toolCall(d *chat.ToolCallDelta) error {
 	if d.Arguments == "" {
 		return nil
 	}
-	it.Arguments += d.Arguments
-	return b.send(&respEvent{Type: "response.function_call_arguments.delta", ItemID: it.ID, OutputIndex: intp(i), Delta: &d.Arguments})
+	if i != b.open { // a call whose item closed already: rare, copied
+		it.Arguments += d.Arguments
+		open := b.open
+		b.open = i
+		defer func() { b.open = open }()
+	} else {
+		b.acc.WriteString(d.Arguments)
+	}
+	return b.deltaEvent("response.function_call_arguments.delta", it.ID, -1, d.Arguments, false)
 }
 
 // add takes one chunk of the answer.
