@@ -64,6 +64,11 @@ type Error struct {
 	Param      string        // offending request field path; optional
 	Message    string        // client-safe text
 	RetryAfter time.Duration // > 0 adds a Retry-After header (whole seconds, rounded up)
+	// NoRetry adds x-should-retry: false, which the OpenAI SDKs honour instead of
+	// their automatic retries: for a refusal that no retry can pass before
+	// RetryAfter (a budget until its period resets), which they would otherwise
+	// sleep out.
+	NoRetry bool
 	Err        error         // cause; logged, never rendered
 }
 
@@ -104,6 +109,9 @@ func From(err error) *Error {
 	return &Error{Kind: Internal, Err: err}
 }
 
+// HeaderShouldRetry tells the OpenAI SDKs whether to retry a failed request.
+const HeaderShouldRetry = "x-should-retry"
+
 // Payload is the JSON body of an error response.
 type Payload struct {
 	Error Detail `json:"error"`
@@ -143,6 +151,9 @@ func Write(w http.ResponseWriter, err error) {
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(RetrySeconds(e.RetryAfter), 10))
+	}
+	if e.NoRetry {
+		h.Set(HeaderShouldRetry, "false")
 	}
 	w.WriteHeader(e.Kind.Status())
 	enc := json.NewEncoder(w) // writes the trailing newline

@@ -112,7 +112,7 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 	switch {
 	case errors.As(err, &ex):
 		return nil, BudgetRefused, &apierr.Error{Kind: apierr.BudgetExceeded, Code: "budget_exceeded", Message: ex.Error(),
-			RetryAfter: ex.ResetsAt.Sub(now)}
+			RetryAfter: ex.ResetsAt.Sub(now), NoRetry: true}
 	case errors.As(err, &lim):
 		e := &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded", Message: lim.Error(), RetryAfter: lim.RetryAfter}
 		if lim.RetryAfter == 0 { // can never pass: a client error, not a wait

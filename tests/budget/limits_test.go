@@ -76,6 +76,10 @@ func TestMonthlyAndDailyBudgets(t *testing.T) {
 			if got := last.Header.Get("Retry-After"); got != strconv.FormatInt(wantRetry, 10) {
 				t.Errorf("Retry-After = %s, want %d (until the period resets)", got, wantRetry)
 			}
+			// The OpenAI SDKs would sleep out Retry-After before their retries.
+			if got := last.Header.Get("x-should-retry"); got != "false" {
+				t.Errorf("x-should-retry = %q, want false: no retry passes before the period resets", got)
+			}
 			// The refused request cost nothing and left no reservation.
 			mu := monthUsage(t, g, "acme")
 			if mu.Total.Reserved != 0 || mu.Stats["25"].Requests != int64(ok) {
