@@ -1,7 +1,7 @@
 // The Vercel AI SDK (ai + @ai-sdk/openai) against the gateway, on the Chat
 // Completions model (openai.chat(model); the default openai(model) speaks the
-// Responses API): plain, multi-step tool use with generateText and streamText,
-// and generateObject.
+// Responses API, which ai-sdk-responses.test.mjs drives): plain, multi-step tool
+// use with generateText and streamText, and generateObject.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
