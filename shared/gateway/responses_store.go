@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -149,20 +150,40 @@ func checkCallOutputs(history []session.Turn, items []inItem) error {
 			}
 		}
 	}
+	var order []string // open calls in the order they were made
+	for id := range open {
+		order = append(order, id)
+	}
+	slices.Sort(order)
+	unanswered := func() error {
+		for _, id := range order {
+			if open[id] {
+				return invalid("invalid_value", "input", "input: no tool output found for function call %s; send a function_call_output for it first", clip(id))
+			}
+		}
+		return nil
+	}
 	for i := range items {
 		it := &items[i].it
 		switch it.Type {
 		case "function_call":
 			open[it.CallID] = true
+			order = append(order, it.CallID)
 		case "function_call_output":
 			if !open[it.CallID] {
 				p := items[i].param + ".call_id"
 				return invalid("invalid_value", p, "%s: no tool call found for function call output with call_id %s", p, clip(it.CallID))
 			}
 			delete(open, it.CallID)
+		case "message":
+			// Every call must have its output before the conversation goes on,
+			// as every provider requires.
+			if err := unanswered(); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return unanswered()
 }
 
 // storeResponse keeps a finished response, when the request asked for it: the
@@ -183,6 +204,9 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 		if it.ID == "" {
 			prefix := map[string]string{"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}[it.Type]
 			it.ID = responses.ItemID(prefix, rc.key, responses.InputBase+i)
+		}
+		if it.Type == "function_call_output" {
+			it.Output = storedOutput(it.Output)
 		}
 		input[i] = it
 	}
@@ -214,6 +238,23 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 			Message: "the response could not be stored, so previous_response_id cannot continue it; send it again, or with store false", Err: err}
 	}
 	return nil
+}
+
+// storedOutput returns a function call output as it is stored: parts in their
+// normal form, an inline image without its data, as in messages.
+func storedOutput(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || raw[0] == '"' {
+		return raw
+	}
+	parts, err := outputParts(raw, "", true)
+	if err != nil {
+		return raw
+	}
+	b, err := json.Marshal(parts)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 func conversationBytes(turns []session.Turn) int {

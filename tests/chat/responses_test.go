@@ -149,6 +149,9 @@ func TestResponses(t *testing.T) {
 				if len(calls) == 0 || r.Status != "completed" {
 					t.Fatalf("round 1: %s, want function calls", r.RawJSON())
 				}
+				// Going on without the calls' outputs is refused before any provider sees it.
+				wantError(t, g.do("POST", "/v1/responses", key, map[string]any{"model": m, "previous_response_id": r.ID, "input": "never mind"}),
+					400, "invalid_value", "input")
 				sch := map[string]string{"get_weather": weatherSchema, "get_time": timeSchema}
 				var outs responses.ResponseInputParam
 				for _, c := range calls {
@@ -314,6 +317,8 @@ func TestResponsesBadInput(t *testing.T) {
 		{"hosted tool item", `{"input":[{"type":"web_search_call","id":"ws_1"}]}`, "unsupported_parameter", "input[0].type", 400},
 		{"orphan output", `{"input":[{"role":"user","content":"hi"},{"type":"function_call_output","call_id":"call_x","output":"1"}]}`, "invalid_value", "input[1].call_id", 400},
 		{"output answered twice", `{"input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":"1"},{"type":"function_call_output","call_id":"c1","output":"2"}]}`, "invalid_value", "input[2].call_id", 400},
+		{"unanswered call", `{"input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"role":"user","content":"never mind"}]}`, "invalid_value", "input", 400},
+		{"call answered by nothing", `{"input":[{"role":"user","content":"q"},{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"}]}`, "invalid_value", "input", 400},
 		{"bad arguments", `{"input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"[1]"}]}`, "invalid_value", "input[0].arguments", 400},
 		{"field of another type", `{"input":[{"role":"user","content":"hi","call_id":"c1"}]}`, "unknown_parameter", "input[0].call_id", 400},
 		{"unknown field", `{"input":"hi","frobnicate":1}`, "unknown_parameter", "frobnicate", 400},
