@@ -69,7 +69,7 @@ type Error struct {
 	// RetryAfter (a budget until its period resets), which they would otherwise
 	// sleep out.
 	NoRetry bool
-	Err        error         // cause; logged, never rendered
+	Err     error // cause; logged, never rendered
 }
 
 func (e *Error) Error() string {
