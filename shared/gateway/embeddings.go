@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -291,7 +292,16 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if h.meter != nil {
 		cost := meter.Cost{TenantID: cfg.ID, RequestID: info.RequestID, Input: inputBound(&c.req),
 			RateEstimate: int64(inputEstimate(&c.req))}
-		if ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header()); err != nil {
+		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
+		if errors.Is(err, meter.ErrClientGone) {
+			outcome = "client_gone"
+			if r.Context().Err() == nil { // ATTEMPT_TIMEOUT, and the client still waits
+				outcome = "timeout"
+				apierr.Write(w, failure(err, ctx.Err()))
+			}
+			return
+		}
+		if err != nil {
 			reject(err)
 			return
 		}

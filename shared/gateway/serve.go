@@ -124,7 +124,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 	ctx, cancel := context.WithTimeout(chat.WithTraceID(r.Context(), info.TraceID), h.RequestTimeout)
 	defer cancel()
 	if h.Ledger != nil {
-		if err := x.admit(ctx, w, &cfg); err != nil {
+		if err := x.admit(ctx, w, &cfg); errors.Is(err, meter.ErrClientGone) {
+			x.outcome = "client_gone"
+			if r.Context().Err() == nil { // REQUEST_TIMEOUT, and the client still waits
+				x.outcome = "timeout"
+				apierr.Write(w, failure(err, ctx.Err()))
+			}
+			return
+		} else if err != nil {
 			x.reject(w, r, err)
 			return
 		}

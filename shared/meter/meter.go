@@ -9,6 +9,7 @@ package meter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -80,7 +81,17 @@ const (
 	BudgetRefused         // 429 budget_exceeded
 	RateLimited           // 429 rate_limit_exceeded, or 400 when it can never fit
 	StoreFailed           // 503: the ledger could not be reached
+	ClientGone            // the client left while admission ran: ErrClientGone
 )
+
+// ErrClientGone is Admit's error when the request's context ended (the client
+// hung up, or the request timed out) while the admission write ran: the
+// reservation, if it landed, is released at once, and nobody is left to answer.
+var ErrClientGone = errors.New("meter: the client left during admission")
+
+// admitTimeout bounds the admission write, which runs to its answer whatever
+// the client does: a reservation that landed must be known to be released.
+const admitTimeout = 10 * time.Second
 
 // Admit reserves c for the tenant cfg at now, and on success sets the budget and
 // rate-limit headers on h. A refusal is an *apierr.Error (429 with Retry-After
@@ -106,7 +117,15 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 	if l := cfg.RateLimit.TokensPerMinute; l > 0 {
 		a.Rates = append(a.Rates, ratelimit.Cost{Name: ratelimit.Tokens, Limit: l, Units: c.RateEstimate})
 	}
-	adm, err := m.Ledger.Admit(ctx, a)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), admitTimeout)
+	defer cancel()
+	adm, err := m.Ledger.Admit(actx, a)
+	if ctx.Err() != nil {
+		if err == nil {
+			(&Ticket{m: m, Admitted: adm}).Settle(ctx, budget.Charge{})
+		}
+		return nil, ClientGone, fmt.Errorf("%w: %w", ErrClientGone, ctx.Err())
+	}
 	var ex *budget.ExhaustedError
 	var lim *ratelimit.LimitedError
 	switch {

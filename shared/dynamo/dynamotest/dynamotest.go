@@ -32,7 +32,7 @@ type Server struct {
 	URL    string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	tables atomic.Int64
+	tables *atomic.Int64 // shared with the fault proxies of the server
 }
 
 // Start finds dynalite (on PATH, or in tests/tools/node_modules/.bin above the
@@ -56,7 +56,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dynamotest: start dynalite: %w", err)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: make(chan struct{})}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: make(chan struct{}), tables: new(atomic.Int64)}
 	go func() { _ = cmd.Wait(); close(s.exited) }()
 
 	deadline := time.Now().Add(30 * time.Second)
