@@ -47,6 +47,10 @@ type Config struct {
 	MetricsNamespace       string        // METRICS_NAMESPACE
 	MetricsPerTenant       bool          // METRICS_PER_TENANT
 	Port                   int           // PORT (local server)
+	Host                   string        // HOST: the local server's listen address (default 127.0.0.1)
+	ReadTimeout            time.Duration // READ_TIMEOUT: the local server's bound on reading a request (headers and body)
+	WriteTimeout           time.Duration // WRITE_TIMEOUT: the local server's bound on each write of a response
+	IdleTimeout            time.Duration // IDLE_TIMEOUT: the local server closes keep-alive connections idle this long
 	LogLevel               slog.Level    // LOG_LEVEL
 	Version                string        // TOLLGATE_VERSION, reported by /health
 }
@@ -128,6 +132,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DefaultMaxOutputTokens = intVar(getenv, "DEFAULT_MAX_OUTPUT_TOKENS", DefaultMaxOutputTokens, 1, 1<<20, bad)
 	c.MaxRequestBytes = int64(intVar(getenv, "MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1024, 1<<30, bad))
 	c.Port = intVar(getenv, "PORT", DefaultPort, 1, 65535, bad)
+	c.Host = or(getenv("HOST"), "127.0.0.1")
+	c.ReadTimeout = durationVar(getenv, "READ_TIMEOUT", 30*time.Second, bad)
+	c.WriteTimeout = durationVar(getenv, "WRITE_TIMEOUT", 30*time.Second, bad)
+	c.IdleTimeout = durationVar(getenv, "IDLE_TIMEOUT", 120*time.Second, bad)
 	c.KeyCacheTTL = durationVar(getenv, "KEY_CACHE_TTL", DefaultCacheTTL, bad)
 	c.TenantCacheTTL = durationVar(getenv, "TENANT_CACHE_TTL", DefaultCacheTTL, bad)
 	c.FirstTokenTimeout = durationVar(getenv, "FIRST_TOKEN_TIMEOUT", 30*time.Second, bad)
@@ -152,7 +160,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ImageFetchTimeout = durationVar(getenv, "IMAGE_FETCH_TIMEOUT", 5*time.Second, bad)
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
-		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
+		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "READ_TIMEOUT": c.ReadTimeout, "WRITE_TIMEOUT": c.WriteTimeout,
+		"IDLE_TIMEOUT": c.IdleTimeout, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
 		if d == 0 {
 			bad(name, "must be greater than zero")
 		}

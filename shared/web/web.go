@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -200,6 +201,9 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, tooLarge(max)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, apierr.New(apierr.Invalid, "body_timeout", "the request body did not arrive in time (READ_TIMEOUT)")
 	}
 	if err != nil {
 		return nil, apierr.New(apierr.Invalid, "invalid_body", "could not read the request body")

@@ -327,6 +327,10 @@ var defaulted = map[string]string{
 // Environment variables that must never be set in AWS.
 var localOnly = map[string]string{
 	"PORT":          "the local server's port",
+	"HOST":          "the local server's listen address",
+	"READ_TIMEOUT":  "the local server's connections; Lambda has none",
+	"WRITE_TIMEOUT": "the local server's connections; Lambda has none",
+	"IDLE_TIMEOUT":  "the local server's connections; Lambda has none",
 	"ADMIN_API_KEY": "the admin API in AWS is IAM-authorised; a key in the environment is readable by anyone with lambda:GetFunctionConfiguration",
 }
 
