@@ -83,6 +83,8 @@ func TestNodeClients(t *testing.T) {
 		a.Providers["bedrock"] = bedrock.New(br.Client())
 	})
 	key := g.NewTenant("node-clients", map[string]any{"name": "Node clients"})
+	// A tenant whose daily budget no request fits: the SDKs must give up at once.
+	brokeKey := g.NewTenant("node-broke", map[string]any{"name": "Broke", "tokenBudget": map[string]any{"daily": 1}})
 
 	ctx, cancel := context.WithTimeout(t.Context(), nodeTimeout)
 	defer cancel()
@@ -93,6 +95,7 @@ func TestNodeClients(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"TOLLGATE_BASE_URL="+g.URL+"/v1",
 		"TOLLGATE_KEY="+key,
+		"TOLLGATE_BROKE_KEY="+brokeKey,
 		"TOLLGATE_MODELS="+strings.Join(models, ","),
 		"TOLLGATE_EMBEDDING_MODELS="+strings.Join(embeddingModels, ","),
 		"NO_COLOR=1",
