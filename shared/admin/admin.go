@@ -49,7 +49,11 @@ func Register(mux *http.ServeMux, d Deps, guard func(http.Handler) http.Handler)
 	route := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := f(w, r); err != nil {
-				if apierr.From(err).Kind == apierr.Internal {
+				var e *apierr.Error
+				if !errors.As(err, &e) { // the store failed: fail closed, as every route does
+					err = apierr.StoreUnavailable("reach the tenant store", err)
+				}
+				if k := apierr.From(err).Kind; k == apierr.Internal || k == apierr.Unavailable {
 					h.Log.ErrorContext(r.Context(), "admin", "err", err)
 				}
 				apierr.Write(w, err)

@@ -18,6 +18,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/tollgate/tollgate/shared/admin"
 	"github.com/tollgate/tollgate/shared/auth"
@@ -73,14 +74,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	return NewWithAWS(cfg, log, awsCfg), nil
 }
 
+// callDeadline bounds each call of an AWS SDK client by d, its retries included.
+func callDeadline(d time.Duration) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("TollgateCallDeadline",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				ctx, cancel := context.WithTimeout(ctx, d)
+				defer cancel()
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	}
+}
+
 // NewWithAWS is New with an AWS configuration the caller made (tests, benchmarks).
 func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 	store := dynamo.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		// Every request writes to DynamoDB: keep enough idle connections for a busy
-		// instance (the SDK's default keeps 10 per host).
-		o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		// instance (the SDK's default keeps 10 per host). Each attempt has its own
+		// deadline, and each call (retries included) one more: a stalled table
+		// fails the request closed within seconds instead of hanging it.
+		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(cfg.DynamoDBAttemptTimeout).WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
 		})
+		o.APIOptions = append(o.APIOptions, callDeadline(cfg.DynamoDBTimeout))
 	}), cfg.TableName)
 	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
 	if cfg.MetricsEnabled {

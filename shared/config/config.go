@@ -39,6 +39,8 @@ type Config struct {
 	KeepAliveInterval      time.Duration // KEEPALIVE_INTERVAL
 	AttemptTimeout         time.Duration // ATTEMPT_TIMEOUT
 	RequestTimeout         time.Duration // REQUEST_TIMEOUT
+	DynamoDBAttemptTimeout time.Duration // DYNAMODB_ATTEMPT_TIMEOUT: one DynamoDB HTTP attempt
+	DynamoDBTimeout        time.Duration // DYNAMODB_TIMEOUT: one DynamoDB call, its retries included
 	SessionIdleTTL         time.Duration // SESSION_IDLE_TTL
 	SessionMaxAge          time.Duration // SESSION_MAX_AGE
 	SessionHistoryTokens   int           // SESSION_HISTORY_TOKENS
@@ -143,6 +145,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.KeepAliveInterval = durationVar(getenv, "KEEPALIVE_INTERVAL", 15*time.Second, bad)
 	c.AttemptTimeout = durationVar(getenv, "ATTEMPT_TIMEOUT", 120*time.Second, bad)
 	c.RequestTimeout = durationVar(getenv, "REQUEST_TIMEOUT", 840*time.Second, bad)
+	c.DynamoDBAttemptTimeout = durationVar(getenv, "DYNAMODB_ATTEMPT_TIMEOUT", 2*time.Second, bad)
+	c.DynamoDBTimeout = durationVar(getenv, "DYNAMODB_TIMEOUT", 5*time.Second, bad)
 	c.SessionIdleTTL = durationVar(getenv, "SESSION_IDLE_TTL", 24*time.Hour, bad)
 	c.SessionMaxAge = durationVar(getenv, "SESSION_MAX_AGE", 30*24*time.Hour, bad)
 	c.SessionHistoryTokens = intVar(getenv, "SESSION_HISTORY_TOKENS", 8000, 1, 1<<24, bad)
@@ -160,7 +164,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ImageFetchTimeout = durationVar(getenv, "IMAGE_FETCH_TIMEOUT", 5*time.Second, bad)
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
-		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "READ_TIMEOUT": c.ReadTimeout, "WRITE_TIMEOUT": c.WriteTimeout,
+		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "WRITE_TIMEOUT": c.WriteTimeout,
 		"IDLE_TIMEOUT": c.IdleTimeout, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
 		if d == 0 {
 			bad(name, "must be greater than zero")

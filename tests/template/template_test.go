@@ -318,6 +318,8 @@ var defaulted = map[string]string{
 	"SESSION_MAX_AGE":           "30 days",
 	"SESSION_HISTORY_TOKENS":    "8000 tokens of history per request",
 	"RESPONSE_RETENTION":        "30 days, as OpenAI keeps stored responses",
+	"DYNAMODB_ATTEMPT_TIMEOUT":  "2s per DynamoDB attempt: a single-digit-millisecond call that has not answered by then is stalled",
+	"DYNAMODB_TIMEOUT":          "5s per DynamoDB call, retries included: a stalled table fails closed with 503 within it",
 	"METRICS_ENABLED":           "true: the dashboard and alarms read these metrics",
 	"IMAGE_FETCH_MAX_BYTES":     "5 MiB: above Bedrock's 3.75 MB per image, which Bedrock's check refuses with its own 400",
 	"IMAGE_FETCH_TIMEOUT":       "5s per image, far inside the request timeout",
