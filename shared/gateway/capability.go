@@ -27,6 +27,12 @@ var nativeParam = map[string]string{
 	"max_tokens": "maxTokens", "top_p": "topP", "stop": "stopSequences",
 }
 
+// responsesParam names those parameters as the Responses API does.
+var responsesParam = map[string]string{
+	"response_format": "text.format", "reasoning_effort": "reasoning.effort", "max_tokens": "max_output_tokens",
+	"user": "safety_identifier",
+}
+
 // checkPlan asks each model's provider what it cannot do with the request. The
 // first model must take the request: an impossible request is a 400, and so is an
 // unsupported parameter unless the tenant (or else the deployment) drops them; a
@@ -86,10 +92,12 @@ func (x *exchange) checkPlan(cfg *tenant.Config) error {
 }
 
 func (x *exchange) param(p string) string {
-	if x.c.native {
-		if n, ok := nativeParam[p]; ok {
-			return n
-		}
+	names := map[bool]map[string]string{true: nativeParam}[x.c.native]
+	if x.c.resp != nil {
+		names = responsesParam
+	}
+	if n, ok := names[p]; ok {
+		return n
 	}
 	return p
 }
@@ -110,7 +118,7 @@ func (x *exchange) unsupportedError(m model.Name, soft []chat.Issue) error {
 	}
 	msg := fmt.Sprintf("%s does not support %s", m.String(), strings.Join(names, ", "))
 	if len(soft) == 1 && soft[0].Message != "" {
-		msg = fmt.Sprintf("%s: %s", m.String(), soft[0].Message)
+		msg = fmt.Sprintf("%s: %s: %s", names[0], m.String(), soft[0].Message)
 	}
 	msg += ` (a tenant with "unsupportedParams": "drop", or a deployment with UNSUPPORTED_PARAMS=drop, leaves such parameters out)`
 	return &apierr.Error{Kind: apierr.Invalid, Code: "unsupported_parameter", Param: names[0], Message: msg}

@@ -1,6 +1,7 @@
-// Package gateway serves the chat APIs: OpenAI-compatible /v1/chat/completions and
-// /v1/models, and the native /chat. For each request it resolves the model, calls
-// the provider with fallback, streams the answer as it arrives, and reports usage.
+// Package gateway serves the chat APIs: OpenAI-compatible /v1/chat/completions,
+// /v1/responses (with stored responses) and /v1/models, the native /chat, and
+// /v1/embeddings. For each request it resolves the model, calls the provider with
+// fallback, streams the answer as it arrives, and reports usage.
 package gateway
 
 import (

@@ -83,7 +83,7 @@ type responsesRequest struct {
 
 // responsesUnsupported are Responses parameters the gateway refuses.
 var responsesUnsupported = map[string]string{
-	"conversation": "conversation objects (use previous_response_id)", "prompt": "prompt templates",
+	"conversation": "the conversation object (use previous_response_id)", "prompt": "the prompt template",
 	"prompt_cache_key": "prompt cache keys", "prompt_cache_retention": "prompt cache retention",
 	"prompt_cache_options": "prompt cache options", "context_management": "context management",
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,11 @@ type ResponseStore interface {
 // maxStoredBytes bounds what one stored response holds, under DynamoDB's 400 KB
 // item limit: the oldest turns of its conversation go first.
 const maxStoredBytes = 350 << 10
+
+// maxStoredInput bounds the stored input items of one response (inline images
+// are not kept), leaving the rest of maxStoredBytes to the object and its
+// conversation.
+const maxStoredInput = 100 << 10
 
 // resolveInput reads what the request refers to in the store: the previous
 // response (its conversation becomes the prompt's prefix, within the history
@@ -94,6 +100,18 @@ func (x *exchange) resolveInput(ctx context.Context, cfg *tenant.Config) error {
 	}
 	if err := checkCallOutputs(history, rc.items); err != nil {
 		return err
+	}
+	if rc.store && x.h.Responses != nil {
+		// Refused now, not after the provider answered (and was paid): what
+		// one stored response can hold.
+		n := 0
+		for i := range rc.items {
+			b, _ := json.Marshal(rc.items[i].it)
+			n += len(b)
+		}
+		if n > maxStoredInput {
+			return invalid("input_too_large_to_store", "store", "store: the input items take %d KB stored, more than the %d KB one stored response holds; send them with store false", n>>10, maxStoredInput>>10)
+		}
 	}
 	rc.sent = itemMessages(rc.items)
 	rc.history = history
@@ -194,7 +212,17 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 	if !rc.store || x.h.Responses == nil {
 		return nil
 	}
-	obj, err := json.Marshal(o)
+	// The stored object keeps every reasoning item's signature, so that an
+	// item_reference to it sends the provider signed reasoning back; GET shows
+	// it only when asked (include).
+	stored := *o
+	stored.Output = append([]item(nil), o.Output...)
+	for i := range stored.Output {
+		if it := &stored.Output[i]; it.Type == "reasoning" && it.Encrypted == "" && (it.sig != "" || len(it.redacted) > 0) {
+			it.Encrypted = encodeEncrypted(it.sig, it.redacted)
+		}
+	}
+	obj, err := json.Marshal(&stored)
 	if err != nil {
 		return err
 	}
@@ -223,8 +251,10 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 		msgs = append(msgs, session.FromChat(&answer, now)...)
 	}
 	turns := append(append([]session.Turn{}, rc.history...), session.Turn{Messages: msgs})
+	// The turns that fit the window, and the newest always: a later
+	// function_call_output must find the calls it answers.
 	_, left := session.Prompt(turns, nil, x.h.SessionWindow)
-	turns = turns[left:]
+	turns = turns[min(left, len(turns)-1):]
 	for len(turns) > 1 && len(obj)+len(in)+conversationBytes(turns) > maxStoredBytes {
 		turns = turns[1:]
 	}
@@ -285,9 +315,35 @@ func (h *Handler) serveResponseGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	obj := st.Object
+	if !slices.Contains(r.URL.Query()["include[]"], "reasoning.encrypted_content") && !slices.Contains(r.URL.Query()["include"], "reasoning.encrypted_content") {
+		obj = withoutEncrypted(obj)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(st.Object)
+	_, _ = w.Write(obj)
+}
+
+// withoutEncrypted returns a stored Response object without its reasoning
+// items' encrypted_content, as a client that did not ask for it sees it.
+func withoutEncrypted(obj []byte) []byte {
+	if !bytes.Contains(obj, []byte(`"encrypted_content"`)) {
+		return obj
+	}
+	var o map[string]json.RawMessage
+	var out []map[string]json.RawMessage
+	if json.Unmarshal(obj, &o) != nil || json.Unmarshal(o["output"], &out) != nil {
+		return obj
+	}
+	for _, it := range out {
+		delete(it, "encrypted_content")
+	}
+	o["output"], _ = json.Marshal(out)
+	b, err := json.Marshal(o)
+	if err != nil {
+		return obj
+	}
+	return b
 }
 
 // serveResponseDelete answers DELETE /v1/responses/{id}.
@@ -318,6 +374,10 @@ func (h *Handler) serveResponseDelete(w http.ResponseWriter, r *http.Request) {
 // input items, newest first unless order=asc, a page of limit (1-100, default
 // 20) after or before an item id.
 func (h *Handler) serveInputItems(w http.ResponseWriter, r *http.Request) {
+	if _, err := h.Tenants.Authenticate(r); err != nil {
+		apierr.Write(w, err)
+		return
+	}
 	q := r.URL.Query()
 	limit := 20
 	if v := q.Get("limit"); v != "" {

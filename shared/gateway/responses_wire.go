@@ -701,6 +701,7 @@ func (s *responsesStream) end(finishes []string, u chat.Usage) error {
 // fail ends the stream with an error event and response.failed, which no client
 // takes for success: usage so far is in the failed response.
 func (s *responsesStream) fail(u chat.Usage, err error) error {
+	s.b.cut = true // the answer stopped short: its message is incomplete
 	if werr := s.b.closeItem(); werr != nil {
 		return werr
 	}

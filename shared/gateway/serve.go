@@ -45,7 +45,7 @@ type exchange struct {
 	h        *Handler
 	c        *call
 	plan     route.Plan
-	id       string // response id: chatcmpl-<request id>
+	id       string // answer id: chatcmpl-<request id>, or resp_<key> (Responses API)
 	reqID    string // the request id (x-request-id), for logs and reservations
 	start    time.Time
 	attempts int
@@ -330,7 +330,11 @@ func (x *exchange) setHeaders(w http.ResponseWriter) {
 	hd.Set(HeaderModelSource, string(x.plan.Source))
 	hd.Set(HeaderAttempts, strconv.Itoa(x.attempts))
 	if d := x.drops[x.model]; len(d) > 0 {
-		hd.Set(HeaderDroppedParams, strings.Join(d, ","))
+		names := make([]string, len(d))
+		for i, p := range d {
+			names[i] = x.param(p)
+		}
+		hd.Set(HeaderDroppedParams, strings.Join(names, ","))
 	}
 }
 

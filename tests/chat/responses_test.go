@@ -566,3 +566,52 @@ func TestResponsesFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesReasoningReference: Bedrock's signed reasoning, stored, is sent
+// back signed when a later request refers to its item by id (as the Vercel AI
+// SDK does), though the client never asked for encrypted_content; GET shows the
+// encrypted_content only when asked.
+func TestResponsesReasoningReference(t *testing.T) {
+	t.Parallel()
+	const thinker = "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
+	g := newGateway(t, map[string]string{"MODELS": catalog + "," + thinker})
+	key := g.tenant("reasoning-ref", nil)
+	// A model that cannot reason is refused under the Responses API's name.
+	wantError(t, g.do("POST", "/v1/responses", key, map[string]any{"model": bedrockModel, "input": "ponder", "reasoning": map[string]any{"effort": "low"}}),
+		400, "unsupported_parameter", "reasoning.effort")
+	r := g.do("POST", "/v1/responses", key, map[string]any{"model": thinker, "input": "ponder", "reasoning": map[string]any{"effort": "low"}})
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var o struct {
+		ID     string `json:"id"`
+		Output []struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		} `json:"output"`
+	}
+	if err := json.Unmarshal(r.Body, &o); err != nil || len(o.Output) < 2 || o.Output[0].Type != "reasoning" {
+		t.Fatalf("want a reasoning item first: %s (%v)", r.Body, err)
+	}
+	if strings.Contains(string(r.Body), "encrypted_content") {
+		t.Errorf("encrypted_content without include: %s", r.Body)
+	}
+	if got := g.do("GET", "/v1/responses/"+o.ID, key, nil); strings.Contains(string(got.Body), "encrypted_content") {
+		t.Errorf("GET shows encrypted_content unasked: %s", got.Body)
+	}
+	if got := g.do("GET", "/v1/responses/"+o.ID+"?include[]=reasoning.encrypted_content", key, nil); !strings.Contains(string(got.Body), "encrypted_content") {
+		t.Errorf("GET with include: %s", got.Body)
+	}
+	next := g.do("POST", "/v1/responses", key, map[string]any{"model": thinker, "reasoning": map[string]any{"effort": "low"}, "input": []any{
+		map[string]any{"role": "user", "content": "ponder"},
+		map[string]any{"type": "item_reference", "id": o.Output[0].ID},
+		map[string]any{"type": "item_reference", "id": o.Output[1].ID},
+		map[string]any{"role": "user", "content": "and then?"}}})
+	if next.Status != 200 {
+		t.Fatalf("%d %s", next.Status, next.Body)
+	}
+	reqs := g.Bedrock.Requests()
+	if !strings.Contains(string(reqs[len(reqs)-1].Body), `"signature":"bedrocktest-signature-`) {
+		t.Errorf("the referenced reasoning went back unsigned: %s", reqs[len(reqs)-1].Body)
+	}
+}
