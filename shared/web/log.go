@@ -17,7 +17,9 @@ type logHandler struct{ slog.Handler }
 
 func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if i, ok := ctx.Value(infoKey{}).(*Info); ok {
-		r.AddAttrs(slog.String("requestId", i.RequestID))
+		if !hasAttr(r, "requestId") { // a line that names it already says it once
+			r.AddAttrs(slog.String("requestId", i.RequestID))
+		}
 		if i.TraceID != "" {
 			r.AddAttrs(slog.String("traceId", i.TraceID))
 		}
@@ -29,6 +31,15 @@ func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(slog.String("awsRequestId", lc.AwsRequestID))
 	}
 	return l.Handler.Handle(ctx, r)
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (l logHandler) WithAttrs(as []slog.Attr) slog.Handler {

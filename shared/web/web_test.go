@@ -64,3 +64,24 @@ func TestRoutesAndBody(t *testing.T) {
 		}
 	}
 }
+
+// TestLogRequestIDOnce: every line logged while serving a request carries its
+// requestId once, also when the line names it itself.
+func TestLogRequestIDOnce(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(web.LogHandler(slog.NewJSONHandler(&logs, nil)))
+	h := web.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.InfoContext(r.Context(), "plain")
+		log.InfoContext(r.Context(), "named", "requestId", web.InfoFrom(r.Context()).RequestID)
+	}), log, "t")
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines:\n%s", len(lines), logs.String())
+	}
+	for _, l := range lines {
+		if n := strings.Count(l, `"requestId"`); n != 1 {
+			t.Errorf("requestId %d times in %s", n, l)
+		}
+	}
+}
