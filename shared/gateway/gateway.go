@@ -98,6 +98,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", h.serveOpenAI)
 	mux.HandleFunc("POST /chat", h.serveNative)
 	mux.HandleFunc("GET /v1/models", h.serveModels)
+	mux.HandleFunc("GET /v1/models/{id...}", h.serveModel)
 	mux.HandleFunc("POST /v1/responses", h.serveResponses)
 	mux.HandleFunc("GET /v1/responses/{id}", h.serveResponseGet)
 	mux.HandleFunc("DELETE /v1/responses/{id}", h.serveResponseDelete)

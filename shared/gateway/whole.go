@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -158,18 +159,39 @@ func (h *Handler) serveModels(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, err)
 		return
 	}
-	type entry struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
 	list := struct {
-		Object string  `json:"object"`
-		Data   []entry `json:"data"`
-	}{Object: "list", Data: []entry{}}
+		Object string       `json:"object"`
+		Data   []modelEntry `json:"data"`
+	}{Object: "list", Data: []modelEntry{}}
 	for _, m := range cfg.AllowedModels(h.Deployment.Catalog) {
-		list.Data = append(list.Data, entry{ID: m.String(), Object: "model", OwnedBy: m.Provider})
+		list.Data = append(list.Data, modelEntry{ID: m.String(), Object: "model", OwnedBy: m.Provider})
 	}
 	web.JSON(w, http.StatusOK, list)
+}
+
+// modelEntry is one model in OpenAI's shape.
+type modelEntry struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// serveModel answers GET /v1/models/{id} (the SDKs' models.retrieve): a model
+// the calling tenant may use, or 404 model_not_found.
+func (h *Handler) serveModel(w http.ResponseWriter, r *http.Request) {
+	cfg, err := h.Tenants.Authenticate(r)
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	id := r.PathValue("id")
+	for _, m := range cfg.AllowedModels(h.Deployment.Catalog) {
+		if m.String() == id {
+			web.JSON(w, http.StatusOK, modelEntry{ID: id, Object: "model", OwnedBy: m.Provider})
+			return
+		}
+	}
+	apierr.Write(w, &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: "model",
+		Message: fmt.Sprintf("model: the model %q does not exist or this tenant may not use it", clip(id))})
 }

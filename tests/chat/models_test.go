@@ -3,9 +3,12 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/openai/openai-go/v3"
 
 	"github.com/tollgate/tollgate/shared/tenant"
 )
@@ -183,4 +186,23 @@ func TestListModels(t *testing.T) {
 	}
 	wantError(t, g.do("GET", "/v1/models", "", nil), 401, "invalid_api_key", "")
 	wantError(t, g.do("GET", "/v1/models", "tg_nope", nil), 401, "invalid_api_key", "")
+}
+
+// TestRetrieveModel: the SDK's models.retrieve finds a model the tenant may use
+// (its id holds a slash, and Bedrock's a colon), and 404s one it may not.
+func TestRetrieveModel(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, nil)
+	client := g.sdk(g.tenant("retrieve", map[string]any{"allowed": []string{"echo/echo-1", bedrockModel}}))
+	for _, id := range []string{"echo/echo-1", bedrockModel} {
+		m, err := client.Models.Get(t.Context(), id)
+		if err != nil || m.ID != id || m.OwnedBy != strings.SplitN(id, "/", 2)[0] {
+			t.Errorf("models.retrieve(%q) = %+v, %v", id, m, err)
+		}
+	}
+	_, err := client.Models.Get(t.Context(), "openai/gpt-a")
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" {
+		t.Errorf("a model the tenant may not use: %v, want 404 model_not_found", err)
+	}
 }
