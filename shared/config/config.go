@@ -197,8 +197,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if !validTableName(c.TableName) {
 		bad("TABLE_NAME", "%q must be 3-255 characters of [A-Za-z0-9_.-]", c.TableName)
 	}
-	if !strings.HasPrefix(c.OpenAIBaseURL, "http://") && !strings.HasPrefix(c.OpenAIBaseURL, "https://") {
-		bad("OPENAI_BASE_URL", "%q must start with http:// or https://", c.OpenAIBaseURL)
+	// The URL may carry credentials (a proxy's user:password): an error shows
+	// it without them.
+	if u, err := url.Parse(c.OpenAIBaseURL); err != nil || u.Host == "" {
+		bad("OPENAI_BASE_URL", "must be an http:// or https:// URL with a host")
+	} else if u.Scheme != "http" && u.Scheme != "https" {
+		bad("OPENAI_BASE_URL", "%q must start with http:// or https://", u.Redacted())
 	}
 	return c, errors.Join(errs...)
 }

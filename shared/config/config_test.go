@@ -97,4 +97,11 @@ func TestSecretsNotInErrors(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("err = %v", err)
 	}
+	// A base URL's userinfo is a credential too.
+	for _, u := range []string{"ftp://user:pa55-secret@proxy.example/v1", "http://user:pa55-secret@[::1", "proxy.example:pa55-secret"} {
+		_, err := config.Load(env(map[string]string{"OPENAI_BASE_URL": u}))
+		if err == nil || !strings.Contains(err.Error(), "OPENAI_BASE_URL:") || strings.Contains(err.Error(), "pa55-secret") {
+			t.Errorf("OPENAI_BASE_URL %q: err = %v", u, err)
+		}
+	}
 }
