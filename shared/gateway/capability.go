@@ -91,9 +91,13 @@ func (x *exchange) checkPlan(cfg *tenant.Config) error {
 	return nil
 }
 
+// param names a chat.Issue's parameter as the request's API does.
 func (x *exchange) param(p string) string {
-	names := map[bool]map[string]string{true: nativeParam}[x.c.native]
-	if x.c.resp != nil {
+	var names map[string]string
+	switch {
+	case x.c.native:
+		names = nativeParam
+	case x.c.resp != nil:
 		names = responsesParam
 	}
 	if n, ok := names[p]; ok {

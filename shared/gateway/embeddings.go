@@ -294,11 +294,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 			RateEstimate: int64(inputEstimate(&c.req))}
 		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
 		if errors.Is(err, meter.ErrClientGone) {
-			outcome = "client_gone"
-			if r.Context().Err() == nil { // ATTEMPT_TIMEOUT, and the client still waits
-				outcome = "timeout"
-				apierr.Write(w, failure(err, ctx.Err()))
-			}
+			outcome = admissionEnded(ctx, w, r, err)
 			return
 		}
 		if err != nil {

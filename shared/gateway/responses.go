@@ -35,6 +35,7 @@ type respCall struct {
 	// takes what fits the window).
 	history []session.Turn
 	output  []item // the answer's output items, in order, as streamed or built
+	input   []byte // the input items as stored, when stored (resolveInput)
 }
 
 // inItem is one decoded input item.
@@ -464,25 +465,31 @@ func decodeItemFrom(raw json.RawMessage, p string, stored bool) (inItem, error) 
 // checkItemFields refuses the fields of other item types, which the one struct
 // for every type would otherwise take silently.
 func checkItemFields(w *wireItem, typ, p string) error {
-	allowed := map[string]string{
-		"message":              "id status role content phase",
-		"function_call":        "id status call_id name arguments",
-		"function_call_output": "id status call_id output",
-		"reasoning":            "id status summary encrypted_content content",
-		"item_reference":       "id",
-	}[typ]
+	allowed := itemFields[typ]
 	for _, f := range [...]struct {
 		name string
 		set  bool
 	}{{"role", w.Role != ""}, {"content", w.Content != nil}, {"phase", w.Phase != nil}, {"call_id", w.CallID != nil},
 		{"name", w.Name != nil}, {"arguments", w.Arguments != nil}, {"output", w.Output != nil},
 		{"summary", w.Summary != nil}, {"encrypted_content", w.EncryptedContent != nil}, {"status", w.Status != nil}} {
-		if f.set && !bytes.Contains([]byte(" "+allowed+" "), []byte(" "+f.name+" ")) {
+		if f.set && !allowed[f.name] {
 			return invalid("unknown_parameter", p+"."+f.name, "%s.%s: %s is not a field of %s items", p, f.name, f.name, typ)
 		}
 	}
 	return nil
 }
+
+// itemFields are the fields (besides type and id) each input item type has.
+var itemFields = map[string]map[string]bool{
+	"message":              {"status": true, "role": true, "content": true, "phase": true},
+	"function_call":        {"status": true, "call_id": true, "name": true, "arguments": true},
+	"function_call_output": {"status": true, "call_id": true, "output": true},
+	"reasoning":            {"status": true, "summary": true, "encrypted_content": true, "content": true},
+	"item_reference":       {},
+}
+
+// itemPrefix is the id prefix of each item type, as OpenAI's ids have.
+var itemPrefix = map[string]string{"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
 
 // decodeItemContent takes a message's content: a string, or parts (input_text and
 // input_image for users, output_text and refusal for the assistant).

@@ -103,13 +103,12 @@ func (x *exchange) resolveInput(ctx context.Context, cfg *tenant.Config) error {
 	}
 	if rc.store && x.h.Responses != nil {
 		// Refused now, not after the provider answered (and was paid): what
-		// one stored response can hold.
-		n := 0
-		for i := range rc.items {
-			b, _ := json.Marshal(rc.items[i].it)
-			n += len(b)
+		// one stored response can hold. The stored form is kept for storing.
+		var err error
+		if rc.input, err = storedInput(rc); err != nil {
+			return err
 		}
-		if n > maxStoredInput {
+		if n := len(rc.input); n > maxStoredInput {
 			return invalid("input_too_large_to_store", "store", "store: the input items take %d KB stored, more than the %d KB one stored response holds; send them with store false", n>>10, maxStoredInput>>10)
 		}
 	}
@@ -226,22 +225,7 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 	if err != nil {
 		return err
 	}
-	input := make([]item, len(rc.items))
-	for i := range rc.items {
-		it := rc.items[i].it
-		if it.ID == "" {
-			prefix := map[string]string{"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}[it.Type]
-			it.ID = responses.ItemID(prefix, rc.key, responses.InputBase+i)
-		}
-		if it.Type == "function_call_output" {
-			it.Output = storedOutput(it.Output)
-		}
-		input[i] = it
-	}
-	in, err := json.Marshal(input)
-	if err != nil {
-		return err
-	}
+	in := rc.input // resolveInput made it
 	now := x.h.Now()
 	msgs := make([]session.Message, 0, len(rc.sent)+1)
 	for i := range rc.sent {
@@ -255,8 +239,16 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 	// function_call_output must find the calls it answers.
 	_, left := session.Prompt(turns, nil, x.h.SessionWindow)
 	turns = turns[min(left, len(turns)-1):]
-	for len(turns) > 1 && len(obj)+len(in)+conversationBytes(turns) > maxStoredBytes {
-		turns = turns[1:]
+	size := len(obj) + len(in)
+	sizes := make([]int, len(turns))
+	for i, t := range turns {
+		b, _ := json.Marshal(t.Messages)
+		sizes[i] = len(b)
+		size += len(b)
+	}
+	for len(turns) > 1 && size > maxStoredBytes {
+		size -= sizes[0]
+		turns, sizes = turns[1:], sizes[1:]
 	}
 	st := &responses.Stored{ID: x.id, TenantID: x.tenantID, CreatedAt: x.start, ExpiresAt: now.Add(x.h.ResponseRetention),
 		Object: obj, Input: in, Conversation: turns}
@@ -287,13 +279,21 @@ func storedOutput(raw json.RawMessage) json.RawMessage {
 	return b
 }
 
-func conversationBytes(turns []session.Turn) int {
-	n := 0
-	for _, t := range turns {
-		b, _ := json.Marshal(t.Messages)
-		n += len(b)
+// storedInput returns the request's input items as they are stored (and
+// listed): each with its id, a function call output in its stored form.
+func storedInput(rc *respCall) ([]byte, error) {
+	input := make([]item, len(rc.items))
+	for i := range rc.items {
+		it := rc.items[i].it
+		if it.ID == "" {
+			it.ID = responses.ItemID(itemPrefix[it.Type], rc.key, responses.InputBase+i)
+		}
+		if it.Type == "function_call_output" {
+			it.Output = storedOutput(it.Output)
+		}
+		input[i] = it
 	}
-	return n
+	return json.Marshal(input)
 }
 
 // outputMessage returns the answer's output items as one assistant message.
@@ -374,8 +374,8 @@ func (h *Handler) serveResponseDelete(w http.ResponseWriter, r *http.Request) {
 // input items, newest first unless order=asc, a page of limit (1-100, default
 // 20) after or before an item id.
 func (h *Handler) serveInputItems(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.Tenants.Authenticate(r); err != nil {
-		apierr.Write(w, err)
+	cfg, id, ok := h.responseID(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -397,7 +397,7 @@ func (h *Handler) serveInputItems(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, invalid("invalid_value", "order", "order must be asc or desc"))
 		return
 	}
-	st, ok := h.storedResponse(w, r)
+	st, ok := h.loadStored(w, r, &cfg, id)
 	if !ok {
 		return
 	}
@@ -477,6 +477,12 @@ func (h *Handler) storedResponse(w http.ResponseWriter, r *http.Request) (respon
 	if !ok {
 		return responses.Stored{}, false
 	}
+	return h.loadStored(w, r, &cfg, id)
+}
+
+// loadStored reads the tenant's response id, answering the request when it
+// cannot.
+func (h *Handler) loadStored(w http.ResponseWriter, r *http.Request, cfg *tenant.Config, id string) (responses.Stored, bool) {
 	if r.URL.Query().Get("stream") == "true" {
 		apierr.Write(w, invalid("unsupported_parameter", "stream", "stream: replaying a stored response as events is not supported by this gateway"))
 		return responses.Stored{}, false

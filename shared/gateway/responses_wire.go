@@ -404,8 +404,7 @@ func (b *outputBuilder) openItem(it item) (int, error) {
 	if err := b.closeItem(); err != nil {
 		return 0, err
 	}
-	prefix := map[string]string{"message": "msg", "function_call": "fc", "reasoning": "rs"}[it.Type]
-	it.ID = responses.ItemID(prefix, b.x.c.resp.key, b.counter)
+	it.ID = responses.ItemID(itemPrefix[it.Type], b.x.c.resp.key, b.counter)
 	b.counter++
 	it.Status = "in_progress"
 	*b.items = append(*b.items, it)

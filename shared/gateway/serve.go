@@ -125,11 +125,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 	defer cancel()
 	if h.Ledger != nil {
 		if err := x.admit(ctx, w, &cfg); errors.Is(err, meter.ErrClientGone) {
-			x.outcome = "client_gone"
-			if r.Context().Err() == nil { // REQUEST_TIMEOUT, and the client still waits
-				x.outcome = "timeout"
-				apierr.Write(w, failure(err, ctx.Err()))
-			}
+			x.outcome = admissionEnded(ctx, w, r, err)
 			return
 		} else if err != nil {
 			x.reject(w, r, err)
@@ -142,6 +138,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 	} else {
 		x.serveWhole(ctx, w)
 	}
+}
+
+// admissionEnded answers a request whose context ended while it was admitted
+// (meter.ErrClientGone): nobody when the client left; a 504 when the request's
+// own deadline passed and the client still waits. It returns the outcome.
+func admissionEnded(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) string {
+	if r.Context().Err() != nil {
+		return "client_gone"
+	}
+	apierr.Write(w, failure(err, ctx.Err()))
+	return "timeout"
 }
 
 // reject answers a request refused before any provider call.
