@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	demo := flag.String("demo", "", "create (or reuse) this tenant with the echo model and print a new API key for it")
+	demo := flag.String("demo", "", "create (or reuse) this tenant on the default model and print a new API key for it")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

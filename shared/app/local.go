@@ -32,7 +32,7 @@ func (a *App) ServeLocal(ctx context.Context, demo string, out io.Writer) error 
 		}
 		base := "http://localhost:" + strconv.Itoa(a.Config.Port)
 		fmt.Fprintf(out, "\nTollgate is listening on %s (table %s)\n", base, a.Config.TableName)
-		fmt.Fprintf(out, "Demo tenant %q, API key (shown once):\n\n  %s\n\nTry:\n\n", demo, key)
+		fmt.Fprintf(out, "Demo tenant %q on %s, API key (shown once):\n\n  %s\n\nTry:\n\n", demo, a.Config.DefaultModel, key)
 		fmt.Fprintf(out, "  curl -s %s/health\n", base)
 		fmt.Fprintf(out, "  curl -s %s/v1/models -H 'Authorization: Bearer %s'\n", base, key)
 		fmt.Fprintf(out, "  curl -sN %s/v1/chat/completions -H 'Authorization: Bearer %s' \\\n", base, key)

@@ -142,7 +142,7 @@ func TestJobFunction(t *testing.T) {
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "budget-reset"), map[string]string{
 		"TABLE_NAME": table, "AWS_ENDPOINT_URL_DYNAMODB": srv.URL,
 	})
-	out := rie.InvokeFile(t, "../../events/budget-reset.json")
+	out := rie.InvokeFile(t, "../../events/budget-reset-scheduled.json")
 	var res periodclose.Result
 	if err := json.Unmarshal(out, &res); err != nil || res.Tenants != 1 || res.Returned != 1 || res.ReturnedTokens != 500 {
 		t.Fatalf("job result %s (%v), want one tenant and one returned reservation of 500", out, err)

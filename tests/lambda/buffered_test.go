@@ -49,7 +49,7 @@ func TestHealthFunction(t *testing.T) {
 	t.Parallel()
 	env, _ := functionEnv(t, nil)
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "health"), env)
-	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/health.json"))
+	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/health-get.json"))
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d, body %s", res.StatusCode, res.Body)
 	}
@@ -65,7 +65,7 @@ func TestHealthFunction(t *testing.T) {
 	// The same function without its table: 503.
 	env["TABLE_NAME"] = "no-such-table"
 	down := lambdatest.StartRIE(t, lambdatest.Build(t, "health"), env)
-	if res := lambdatest.DecodeAPIResponse(t, down.InvokeFile(t, "../../events/health.json")); res.StatusCode != 503 {
+	if res := lambdatest.DecodeAPIResponse(t, down.InvokeFile(t, "../../events/health-get.json")); res.StatusCode != 503 {
 		t.Errorf("without a table: status %d, want 503; %s", res.StatusCode, res.Body)
 	}
 }
@@ -144,7 +144,7 @@ func TestUsageFunction(t *testing.T) {
 	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
 	eventTenant(t, st, time.Now())
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "usage"), env)
-	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/usage.json"))
+	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/usage-get.json"))
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d: %s", res.StatusCode, res.Body)
 	}
@@ -204,7 +204,7 @@ func TestEmbeddingsFunction(t *testing.T) {
 	ctx, now := context.Background(), time.Now()
 	eventTenant(t, st, now)
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "embeddings"), env)
-	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/embeddings.json"))
+	res := lambdatest.DecodeAPIResponse(t, rie.InvokeFile(t, "../../events/embeddings-create.json"))
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d: %s", res.StatusCode, res.Body)
 	}

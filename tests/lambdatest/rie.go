@@ -170,7 +170,7 @@ func (r *RIE) Invoke(tb testing.TB, event []byte) []byte {
 }
 
 // InvokeFile invokes the function with the event stored in the file at path,
-// such as "../../events/health.json" (relative to the test's package directory).
+// such as "../../events/health-get.json" (relative to the test's package directory).
 func (r *RIE) InvokeFile(tb testing.TB, path string) []byte {
 	tb.Helper()
 	event, err := os.ReadFile(path)

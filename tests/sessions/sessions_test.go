@@ -208,8 +208,10 @@ func TestFailureStoresNothing(t *testing.T) {
 	if r := e.Do("POST", "/chat", e.a, body); r.Status != 502 {
 		t.Fatalf("failing provider: %d %s", r.Status, r.Body)
 	}
-	gatewaytest.WantError(t, e.Do("POST", "/chat", e.a, map[string]any{"messages": []map[string]string{{"role": "user", "content": "x"}},
-		"sessionId": "bad id!"}), 400, "invalid_session_id", "sessionId")
+	for _, id := range []string{"bad id!", ""} { // an empty id is no way to say "no session"
+		gatewaytest.WantError(t, e.Do("POST", "/chat", e.a, map[string]any{"messages": []map[string]string{{"role": "user", "content": "x"}},
+			"sessionId": id}), 400, "invalid_session_id", "sessionId")
+	}
 	msgs := e.Do("GET", "/sessions/s", e.a, nil).JSON(t)["messages"].([]any)
 	if len(msgs) != 2 || strings.Contains(fmt.Sprint(msgs), "lost") {
 		t.Errorf("session after a failure: %v", msgs)

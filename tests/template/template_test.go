@@ -786,7 +786,7 @@ func TestSamconfig(t *testing.T) {
 }
 
 // TestEventsMatchRoutes checks every sample event in events/ against the
-// template: an API Gateway event is a route of the function its name starts
+// template: each is named <function-dir>-<case>.json, an API Gateway event is a route of the function its name starts
 // with, a function URL event goes to the function with the function URL, and a
 // scheduler event to the scheduled function.
 func TestEventsMatchRoutes(t *testing.T) {
@@ -804,12 +804,12 @@ func TestEventsMatchRoutes(t *testing.T) {
 		name := filepath.Base(path)
 		owner := ""
 		for _, d := range functionDirs(t) {
-			if (name == d+".json" || strings.HasPrefix(name, d+"-")) && len(d) > len(owner) {
+			if strings.HasPrefix(name, d+"-") && len(name) > len(d)+len("-.json") && len(d) > len(owner) {
 				owner = d
 			}
 		}
 		if owner == "" {
-			t.Errorf("events/%s names no function", name)
+			t.Errorf("events/%s is not named <function-dir>-<case>.json", name)
 			continue
 		}
 		id := logicalID(owner)

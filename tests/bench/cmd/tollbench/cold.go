@@ -24,10 +24,10 @@ import (
 var lambdaFunctions = []struct{ name, event string }{
 	{"chat", "chat-models.json"},
 	{"sessions", "sessions-list.json"},
-	{"usage", "usage.json"},
-	{"health", "health.json"},
+	{"usage", "usage-get.json"},
+	{"health", "health-get.json"},
 	{"admin", "admin-list-tenants.json"},
-	{"budget-reset", "budget-reset.json"},
+	{"budget-reset", "budget-reset-scheduled.json"},
 }
 
 // rieModule is the Runtime Interface Emulator, pinned in tests/tools/go.mod.
