@@ -25,10 +25,10 @@ type Store interface {
 	PutTenant(ctx context.Context, cfg tenant.Config, expected *int64, now time.Time) (tenant.Config, bool, error)
 	GetTenant(ctx context.Context, id string) (tenant.Config, error)
 	ListTenants(ctx context.Context, limit int, cursor string) ([]tenant.Config, string, error)
-	DeleteTenant(ctx context.Context, id string, now time.Time) error
+	DeleteTenant(ctx context.Context, id string, now, sweepAt time.Time) error
 	CreateKey(ctx context.Context, k tenant.Key, hash string) error
-	ListKeys(ctx context.Context, tenantID string) ([]tenant.Key, error)
-	RevokeKey(ctx context.Context, tenantID, keyID string, now time.Time) error
+	ListKeys(ctx context.Context, scope string) ([]tenant.Key, error)
+	RevokeKey(ctx context.Context, scope, keyID string, now time.Time) error
 	usage.Store
 }
 
@@ -38,7 +38,11 @@ type Deps struct {
 	Store           Store
 	Catalog         model.Catalog // MODELS
 	MaxRequestBytes int64
-	Now             func() time.Time
+	// Lingering is how long a deleted tenant's requests may still run (a key
+	// cached before the deletion, a stream begun before it): the period-close
+	// job purges the tenant's data again once it has passed.
+	Lingering time.Duration
+	Now       func() time.Time
 }
 
 type handler struct{ Deps }
@@ -186,9 +190,16 @@ func (h handler) deleteTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = h.Store.DeleteTenant(r.Context(), id, h.Now())
+	now := h.Now()
+	err = h.Store.DeleteTenant(r.Context(), id, now, now.Add(h.Lingering))
 	if errors.Is(err, tenant.ErrNotFound) {
 		return errTenantNotFound
+	}
+	if errors.Is(err, tenant.ErrPurgeUnfinished) {
+		// Deleted: nothing of it is reachable any more, and the period-close job
+		// deletes what is left.
+		h.Log.WarnContext(r.Context(), "tenant deleted, purge unfinished", "tenantId", id, "err", err)
+		err = nil
 	}
 	if err != nil {
 		return err
@@ -204,8 +215,7 @@ type CreatedKey struct {
 }
 
 func (h handler) createKey(w http.ResponseWriter, r *http.Request) error {
-	id, err := tenantID(r)
-	if err != nil {
+	if _, err := tenantID(r); err != nil {
 		return err
 	}
 	var req struct {
@@ -225,11 +235,11 @@ func (h handler) createKey(w http.ResponseWriter, r *http.Request) error {
 			return apierr.InvalidParam("invalid_key_name", "name", "name must be at most 128 characters")
 		}
 	}
-	if _, err := h.tenant(r); err != nil {
+	cfg, err := h.tenant(r)
+	if err != nil {
 		return err
 	}
-	keyID, secret := tenant.NewKey()
-	k := tenant.Key{ID: keyID, TenantID: id, Name: req.Name, Hint: secret[len(secret)-4:], CreatedAt: h.Now().UTC()}
+	k, secret := tenant.IssueKey(&cfg, req.Name, h.Now())
 	if err := h.Store.CreateKey(r.Context(), k, tenant.HashKey(secret)); err != nil {
 		return err
 	}
@@ -243,7 +253,7 @@ func (h handler) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	keys, err := h.Store.ListKeys(r.Context(), cfg.ID)
+	keys, err := h.Store.ListKeys(r.Context(), cfg.Scope())
 	if err != nil {
 		return err
 	}
@@ -255,15 +265,18 @@ func (h handler) listKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	id, err := tenantID(r)
-	if err != nil {
+	if _, err := tenantID(r); err != nil {
 		return err
 	}
 	keyID := r.PathValue("keyId")
 	if !tenant.ValidKeyID(keyID) {
 		return apierr.InvalidParam("invalid_key_id", "keyId", "keyId "+strconv.Quote(keyID)+" is malformed")
 	}
-	err = h.Store.RevokeKey(r.Context(), id, keyID, h.Now())
+	cfg, err := h.tenant(r)
+	if err != nil {
+		return err
+	}
+	err = h.Store.RevokeKey(r.Context(), cfg.Scope(), keyID, h.Now())
 	if errors.Is(err, tenant.ErrUnknownKey) {
 		return apierr.New(apierr.NotFound, "key_not_found", "the tenant has no such key")
 	}

@@ -210,6 +210,9 @@ func (a *App) registerAdmin(mux *http.ServeMux) {
 	admin.Register(mux, admin.Deps{
 		Log: a.Log, Store: a.Store, Catalog: a.Config.Models,
 		MaxRequestBytes: a.Config.MaxRequestBytes, Now: a.Now,
+		// A deleted tenant's cached key and configuration may admit a request
+		// that then runs its whole course (settled within a minute after it).
+		Lingering: a.Config.KeyCacheTTL + a.Config.TenantCacheTTL + a.Config.RequestTimeout + time.Minute,
 	}, guard)
 }
 

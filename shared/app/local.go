@@ -138,19 +138,18 @@ func (a *App) SeedDemo(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("app: demo tenant id %q must match [a-z0-9][a-z0-9-]{1,62}", id)
 	}
 	now := a.Now()
-	_, err := a.Store.GetTenant(ctx, id)
+	cfg, err := a.Store.GetTenant(ctx, id)
 	if errors.Is(err, tenant.ErrNotFound) {
-		cfg := tenant.Config{ID: id, Name: "Demo tenant",
+		cfg = tenant.Config{ID: id, Name: "Demo tenant",
 			TokenBudget: tenant.Budget{Daily: 1_000_000, Monthly: 10_000_000},
 			RateLimit:   tenant.RateLimit{RequestsPerMinute: 600, TokensPerMinute: 1_000_000}}
-		if _, _, err = a.Store.PutTenant(ctx, cfg, nil, now); err != nil {
+		if cfg, _, err = a.Store.PutTenant(ctx, cfg, nil, now); err != nil {
 			return "", err
 		}
 	} else if err != nil {
 		return "", err
 	}
-	keyID, secret := tenant.NewKey()
-	k := tenant.Key{ID: keyID, TenantID: id, Name: "demo", Hint: secret[len(secret)-4:], CreatedAt: now.UTC()}
+	k, secret := tenant.IssueKey(&cfg, "demo", now)
 	if err := a.Store.CreateKey(ctx, k, tenant.HashKey(secret)); err != nil {
 		return "", err
 	}

@@ -34,8 +34,8 @@ type Tenants struct {
 }
 
 type keyResult struct {
-	tenantID string
-	unknown  bool // cached miss: unknown or revoked
+	tenantID, incarnation string
+	unknown               bool // cached miss: unknown or revoked
 }
 
 // NewTenants returns a resolver caching keys for keyTTL and configurations for
@@ -74,7 +74,7 @@ func (t *Tenants) Authenticate(r *http.Request) (tenant.Config, error) {
 		case err != nil:
 			return tenant.Config{}, storeDown(err)
 		default:
-			kr = keyResult{tenantID: k.TenantID}
+			kr = keyResult{tenantID: k.TenantID, incarnation: k.Incarnation}
 		}
 		t.keys.Put(hash, kr, now)
 	}
@@ -87,6 +87,9 @@ func (t *Tenants) Authenticate(r *http.Request) (tenant.Config, error) {
 	}
 	if err != nil {
 		return tenant.Config{}, err
+	}
+	if cfg.Incarnation != kr.incarnation {
+		return tenant.Config{}, errUnauthenticated // a key of a deleted tenant of the same id
 	}
 	web.InfoFrom(ctx).SetTenant(cfg.ID)
 	return cfg, nil

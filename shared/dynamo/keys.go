@@ -14,7 +14,9 @@ import (
 )
 
 // Key items: pk KEY#<sha256 of the secret>, sk KEY, so authentication is one
-// GetItem; gsi1pk TENANT#<id>, gsi1sk KEY#<keyId> lists a tenant's keys.
+// GetItem; gsi1pk TENANT#<scope>, gsi1sk KEY#<keyId> lists a tenant's keys (of
+// its incarnation: tenant.Config.Scope); incarnation is the tenant incarnation
+// the key opens.
 const skKey = "KEY"
 
 func keyPK(hash string) string { return "KEY#" + hash }
@@ -23,12 +25,15 @@ func keyPK(hash string) string { return "KEY#" + hash }
 func (s *Store) CreateKey(ctx context.Context, k tenant.Key, hash string) error {
 	item := map[string]types.AttributeValue{
 		attrPK: str(keyPK(hash)), attrSK: str(skKey),
-		attrGSI1PK: str(tenantPK(k.TenantID)), attrGSI1SK: str("KEY#" + k.ID),
+		attrGSI1PK: str(tenantPK(tenant.ScopeOf(k.TenantID, k.Incarnation))), attrGSI1SK: str("KEY#" + k.ID),
 		"keyId": str(k.ID), "tenantId": str(k.TenantID), "hint": str(k.Hint),
 		"createdAt": timeAttr(k.CreatedAt),
 	}
 	if k.Name != "" {
 		item["name"] = str(k.Name)
+	}
+	if k.Incarnation != "" {
+		item[attrIncarnation] = str(k.Incarnation)
 	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.table),
@@ -62,8 +67,9 @@ func (s *Store) LookupKey(ctx context.Context, hash string) (tenant.Key, error) 
 	return k, nil
 }
 
-// ListKeys returns a tenant's keys, revoked ones included, in key id order.
-func (s *Store) ListKeys(ctx context.Context, tenantID string) ([]tenant.Key, error) {
+// ListKeys returns the keys of a tenant's scope, revoked ones included, in key id
+// order.
+func (s *Store) ListKeys(ctx context.Context, scope string) ([]tenant.Key, error) {
 	var out []tenant.Key
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
@@ -71,13 +77,13 @@ func (s *Store) ListKeys(ctx context.Context, tenantID string) ([]tenant.Key, er
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrGSI1PK, "#sk": attrGSI1SK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(tenantPK(tenantID)), ":prefix": str("KEY#"),
+			":pk": str(tenantPK(scope)), ":prefix": str("KEY#"),
 		},
 	})
 	for p.HasMorePages() {
 		res, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("dynamo: list keys of %s: %w", tenantID, err)
+			return nil, fmt.Errorf("dynamo: list keys of %s: %w", scope, err)
 		}
 		for _, it := range res.Items {
 			out = append(out, decodeKey(it))
@@ -86,16 +92,17 @@ func (s *Store) ListKeys(ctx context.Context, tenantID string) ([]tenant.Key, er
 	return out, nil
 }
 
-// RevokeKey marks a tenant's key revoked. It returns tenant.ErrUnknownKey when the
-// tenant has no such key; revoking a revoked key again changes nothing.
-func (s *Store) RevokeKey(ctx context.Context, tenantID, keyID string, now time.Time) error {
+// RevokeKey marks a key of a tenant's scope revoked. It returns
+// tenant.ErrUnknownKey when the scope has no such key; revoking a revoked key
+// again changes nothing.
+func (s *Store) RevokeKey(ctx context.Context, scope, keyID string, now time.Time) error {
 	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		IndexName:                aws.String(IndexGSI1),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk = :sk"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrGSI1PK, "#sk": attrGSI1SK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(tenantPK(tenantID)), ":sk": str("KEY#" + keyID),
+			":pk": str(tenantPK(scope)), ":sk": str("KEY#" + keyID),
 		},
 	})
 	if err != nil {
@@ -108,10 +115,10 @@ func (s *Store) RevokeKey(ctx context.Context, tenantID, keyID string, now time.
 		TableName:                aws.String(s.table),
 		Key:                      key(getS(res.Items[0], attrPK), skKey),
 		UpdateExpression:         aws.String("SET #rev = if_not_exists(#rev, :now)"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #tenant = :tenant"),
-		ExpressionAttributeNames: map[string]string{"#rev": "revokedAt", "#pk": attrPK, "#tenant": "tenantId"},
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND #g1pk = :g1pk"),
+		ExpressionAttributeNames: map[string]string{"#rev": "revokedAt", "#pk": attrPK, "#g1pk": attrGSI1PK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": timeAttr(now), ":tenant": str(tenantID),
+			":now": timeAttr(now), ":g1pk": str(tenantPK(scope)),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -126,11 +133,12 @@ func (s *Store) RevokeKey(ctx context.Context, tenantID, keyID string, now time.
 
 func decodeKey(item map[string]types.AttributeValue) tenant.Key {
 	k := tenant.Key{
-		ID:        getS(item, "keyId"),
-		TenantID:  getS(item, "tenantId"),
-		Name:      getS(item, "name"),
-		Hint:      getS(item, "hint"),
-		CreatedAt: getTime(item, "createdAt"),
+		ID:          getS(item, "keyId"),
+		TenantID:    getS(item, "tenantId"),
+		Name:        getS(item, "name"),
+		Hint:        getS(item, "hint"),
+		CreatedAt:   getTime(item, "createdAt"),
+		Incarnation: getS(item, attrIncarnation),
 	}
 	if _, ok := item["revokedAt"]; ok {
 		t := getTime(item, "revokedAt")

@@ -248,29 +248,8 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, id string, now time
 	}); err != nil {
 		return fmt.Errorf("dynamo: delete session: %w", err)
 	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName:                 aws.String(s.table),
-		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(turnPK(tenantID, id))},
-		ProjectionExpression:      aws.String("#pk, sk"),
-	})
-	for p.HasMorePages() {
-		res, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("dynamo: delete session turns: %w", err)
-		}
-		for i := 0; i < len(res.Items); i += 25 {
-			var reqs []types.WriteRequest
-			for _, it := range res.Items[i:min(i+25, len(res.Items))] {
-				reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(getS(it, attrPK), getS(it, attrSK))}})
-			}
-			if err := s.batchWrite(ctx, reqs); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err = s.deletePartition(ctx, turnPK(tenantID, id), nil)
+	return err
 }
 
 // batchWrite writes reqs, resending unprocessed items a few times.

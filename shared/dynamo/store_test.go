@@ -55,13 +55,13 @@ func TestTenantLifecycle(t *testing.T) {
 		t.Errorf("GetTenant differs from PutTenant's result (-put +get):\n%s", diff)
 	}
 
-	if err := st.DeleteTenant(ctx, "acme", t1); err != nil {
+	if err := st.DeleteTenant(ctx, "acme", t1, t1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.GetTenant(ctx, "acme"); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("GetTenant after delete err = %v, want ErrNotFound", err)
 	}
-	if err := st.DeleteTenant(ctx, "acme", t1); !errors.Is(err, tenant.ErrNotFound) {
+	if err := st.DeleteTenant(ctx, "acme", t1, t1); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("second DeleteTenant err = %v, want ErrNotFound", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestKeys(t *testing.T) {
 	st := dynamotest.Require(t, ddb).NewStore(t)
 	ctx := context.Background()
 	id, secret := tenant.NewKey()
-	k := tenant.Key{ID: id, TenantID: "acme", Hint: secret[len(secret)-4:], CreatedAt: t0}
+	k := tenant.Key{ID: id, TenantID: "acme", Hint: secret[len(secret)-4:], CreatedAt: t0, Incarnation: "0123456789abcdef"}
 	if err := st.CreateKey(ctx, k, tenant.HashKey(secret)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,16 +121,18 @@ func TestKeys(t *testing.T) {
 	if _, err := st.LookupKey(ctx, tenant.HashKey(secret+"x")); !errors.Is(err, tenant.ErrUnknownKey) {
 		t.Errorf("LookupKey(unknown) err = %v, want ErrUnknownKey", err)
 	}
-	if err := st.RevokeKey(ctx, "other", id, t0); !errors.Is(err, tenant.ErrUnknownKey) {
-		t.Errorf("RevokeKey(other tenant) err = %v, want ErrUnknownKey", err)
+	for _, scope := range []string{"other", "acme", "acme.fedcba9876543210"} { // another tenant, another incarnation
+		if err := st.RevokeKey(ctx, scope, id, t0); !errors.Is(err, tenant.ErrUnknownKey) {
+			t.Errorf("RevokeKey(%s) err = %v, want ErrUnknownKey", scope, err)
+		}
 	}
-	if err := st.RevokeKey(ctx, "acme", id, t0); err != nil {
+	if err := st.RevokeKey(ctx, "acme.0123456789abcdef", id, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.LookupKey(ctx, tenant.HashKey(secret)); !errors.Is(err, tenant.ErrUnknownKey) {
 		t.Errorf("LookupKey(revoked) err = %v, want ErrUnknownKey", err)
 	}
-	keys, err := st.ListKeys(ctx, "acme")
+	keys, err := st.ListKeys(ctx, "acme.0123456789abcdef")
 	if err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
 		t.Errorf("ListKeys = %+v, %v; want one revoked key", keys, err)
 	}

@@ -23,7 +23,13 @@ const (
 	gsiTenantsList = "TENANTS"
 )
 
-func tenantPK(id string) string { return "TENANT#" + id }
+// attrIncarnation holds tenant.Config.Incarnation on the configuration item and
+// tenant.Key.Incarnation on a key item.
+const attrIncarnation = "incarnation"
+
+// tenantPK is the partition of a tenant's configuration (by id) and of its data
+// (by scope, tenant.Config.Scope).
+func tenantPK(idOrScope string) string { return "TENANT#" + idOrScope }
 
 // storedConfig is the part of tenant.Config kept in the "config" document.
 type storedConfig struct {
@@ -36,41 +42,61 @@ type storedConfig struct {
 // PutTenant creates or replaces a tenant's configuration. With expected set, the
 // write applies only when the stored version equals *expected, else it returns
 // tenant.ErrVersionConflict (also when the tenant does not exist). Without it, the
-// write is an unconditional create-or-replace. created reports a new tenant.
+// write is a create-or-replace. created reports a new tenant. An update keeps the
+// tenant's incarnation; a creation gives it a new one (tenant.Config.Scope), so
+// an id created again after a deletion starts empty.
 func (s *Store) PutTenant(ctx context.Context, cfg tenant.Config, expected *int64, now time.Time) (out tenant.Config, created bool, err error) {
 	doc, err := json.Marshal(storedConfig{cfg.Name, cfg.Models, cfg.TokenBudget, cfg.RateLimit})
 	if err != nil {
 		return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant: %w", err)
 	}
-	in := &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table),
-		Key:       key(tenantPK(cfg.ID), skConfig),
-		UpdateExpression: aws.String("SET #config = :config, #version = if_not_exists(#version, :zero) + :one, " +
-			"#updatedAt = :now, #createdAt = if_not_exists(#createdAt, :now), #tenantId = :id, #g1pk = :g1pk, #g1sk = :id"),
-		ExpressionAttributeNames: map[string]string{
-			"#config": "config", "#version": "version", "#updatedAt": "updatedAt", "#createdAt": "createdAt",
-			"#tenantId": "tenantId", "#g1pk": attrGSI1PK, "#g1sk": attrGSI1SK,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":config": str(string(doc)), ":zero": num(0), ":one": num(1), ":now": timeAttr(now),
-			":id": str(cfg.ID), ":g1pk": str(gsiTenantsList),
-		},
-		ReturnValues: types.ReturnValueAllNew,
+	write := func(create bool) (*dynamodb.UpdateItemOutput, error) {
+		in := &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table),
+			Key:       key(tenantPK(cfg.ID), skConfig),
+			UpdateExpression: aws.String("SET #config = :config, #version = if_not_exists(#version, :zero) + :one, " +
+				"#updatedAt = :now, #createdAt = if_not_exists(#createdAt, :now), #tenantId = :id, #g1pk = :g1pk, #g1sk = :id"),
+			ConditionExpression: aws.String("attribute_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{
+				"#config": "config", "#version": "version", "#updatedAt": "updatedAt", "#createdAt": "createdAt",
+				"#tenantId": "tenantId", "#g1pk": attrGSI1PK, "#g1sk": attrGSI1SK, "#pk": attrPK,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":config": str(string(doc)), ":zero": num(0), ":one": num(1), ":now": timeAttr(now),
+				":id": str(cfg.ID), ":g1pk": str(gsiTenantsList),
+			},
+			ReturnValues: types.ReturnValueAllNew,
+		}
+		switch {
+		case create:
+			*in.UpdateExpression += ", #inc = :inc"
+			in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+			in.ExpressionAttributeNames["#inc"] = attrIncarnation
+			in.ExpressionAttributeValues[":inc"] = str(tenant.NewIncarnation())
+		case expected != nil:
+			in.ConditionExpression = aws.String("#version = :expected")
+			delete(in.ExpressionAttributeNames, "#pk")
+			in.ExpressionAttributeValues[":expected"] = num(*expected)
+		}
+		return s.db.UpdateItem(ctx, in)
 	}
-	if expected != nil {
-		in.ConditionExpression = aws.String("#version = :expected")
-		in.ExpressionAttributeValues[":expected"] = num(*expected)
-	}
-	res, err := s.db.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return tenant.Config{}, false, tenant.ErrVersionConflict
+	for try := 0; try < 4; try++ {
+		create := try%2 == 1 // update what exists; else create; else (created meanwhile) update
+		res, err := write(create)
+		if errors.As(err, &ccf) {
+			if expected != nil {
+				return tenant.Config{}, false, tenant.ErrVersionConflict
+			}
+			continue
+		}
+		if err != nil {
+			return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant %s: %w", cfg.ID, err)
+		}
+		out, err = decodeTenant(res.Attributes)
+		return out, create, err
 	}
-	if err != nil {
-		return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant %s: %w", cfg.ID, err)
-	}
-	out, err = decodeTenant(res.Attributes)
-	return out, out.Version == 1, err
+	return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant %s: created and deleted concurrently, again and again", cfg.ID)
 }
 
 // GetTenant returns a tenant's configuration, or tenant.ErrNotFound.
@@ -78,6 +104,9 @@ func (s *Store) GetTenant(ctx context.Context, id string) (tenant.Config, error)
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table),
 		Key:       key(tenantPK(id), skConfig),
+		// Strongly consistent: a deleted tenant must not be read back, nor an
+		// old incarnation (callers cache the answer).
+		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return tenant.Config{}, fmt.Errorf("dynamo: get tenant %s: %w", id, err)
@@ -118,39 +147,6 @@ func (s *Store) ListTenants(ctx context.Context, limit int, cursor string) ([]te
 	return out, encodeCursor(res.LastEvaluatedKey), nil
 }
 
-// DeleteTenant deletes a tenant's configuration and revokes all its keys. It
-// returns tenant.ErrNotFound when there is no such tenant.
-func (s *Store) DeleteTenant(ctx context.Context, id string, now time.Time) error {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      key(tenantPK(id), skConfig),
-		ConditionExpression:      aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return tenant.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("dynamo: delete tenant %s: %w", id, err)
-	}
-	// Keys of a deleted tenant already fail authentication (no configuration);
-	// revoking them also makes that visible and permanent if the id is reused.
-	keys, err := s.ListKeys(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if k.RevokedAt != nil {
-			continue
-		}
-		if err := s.RevokeKey(ctx, id, k.ID, now); err != nil && !errors.Is(err, tenant.ErrUnknownKey) {
-			return err
-		}
-	}
-	return nil
-}
-
 func decodeTenant(item map[string]types.AttributeValue) (tenant.Config, error) {
 	var sc storedConfig
 	if err := json.Unmarshal([]byte(getS(item, "config")), &sc); err != nil {
@@ -163,6 +159,7 @@ func decodeTenant(item map[string]types.AttributeValue) (tenant.Config, error) {
 		TokenBudget: sc.TokenBudget,
 		RateLimit:   sc.RateLimit,
 		Version:     getN(item, "version"),
+		Incarnation: getS(item, attrIncarnation),
 		CreatedAt:   getTime(item, "createdAt"),
 		UpdatedAt:   getTime(item, "updatedAt"),
 	}, nil

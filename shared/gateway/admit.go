@@ -27,7 +27,7 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	choices := int64(x.c.req.Choices())
 	maxOut *= choices
 	cost := meter.Cost{
-		TenantID: cfg.ID, RequestID: x.reqID,
+		RequestID:    x.reqID,
 		Input:        int64(tokens.RequestBound(&x.c.req)),
 		Output:       maxOut,
 		RateEstimate: int64(tokens.RequestEstimate(&x.c.req)) + maxOut,

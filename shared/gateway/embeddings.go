@@ -290,7 +290,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.AttemptTimeout)
 	defer cancel()
 	if h.meter != nil {
-		cost := meter.Cost{TenantID: cfg.ID, RequestID: info.RequestID, Input: inputBound(&c.req),
+		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req),
 			RateEstimate: int64(inputEstimate(&c.req))}
 		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
 		if errors.Is(err, meter.ErrClientGone) {

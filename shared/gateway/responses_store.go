@@ -51,7 +51,7 @@ func (x *exchange) resolveInput(ctx context.Context, cfg *tenant.Config) error {
 		var st responses.Stored
 		err := responses.ErrNotFound
 		if x.h.Responses != nil {
-			st, err = x.h.Responses.GetResponse(ctx, cfg.ID, id, x.start)
+			st, err = x.h.Responses.GetResponse(ctx, cfg.Scope(), id, x.start)
 		}
 		if err != nil {
 			loaded[id] = nil
@@ -250,7 +250,7 @@ func (x *exchange) storeResponse(ctx context.Context, o *responseObject) error {
 		size -= sizes[0]
 		turns, sizes = turns[1:], sizes[1:]
 	}
-	st := &responses.Stored{ID: x.id, TenantID: x.tenantID, CreatedAt: x.start, ExpiresAt: now.Add(x.h.ResponseRetention),
+	st := &responses.Stored{ID: x.id, TenantID: x.scope, CreatedAt: x.start, ExpiresAt: now.Add(x.h.ResponseRetention),
 		Object: obj, Input: in, Conversation: turns}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
@@ -354,7 +354,7 @@ func (h *Handler) serveResponseDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	err := responses.ErrNotFound
 	if h.Responses != nil {
-		err = h.Responses.DeleteResponse(r.Context(), cfg.ID, id, h.Now())
+		err = h.Responses.DeleteResponse(r.Context(), cfg.Scope(), id, h.Now())
 	}
 	switch {
 	case errors.Is(err, responses.ErrNotFound):
@@ -490,7 +490,7 @@ func (h *Handler) loadStored(w http.ResponseWriter, r *http.Request, cfg *tenant
 	err := responses.ErrNotFound
 	var st responses.Stored
 	if h.Responses != nil && responses.ValidID(id) {
-		st, err = h.Responses.GetResponse(r.Context(), cfg.ID, id, h.Now())
+		st, err = h.Responses.GetResponse(r.Context(), cfg.Scope(), id, h.Now())
 	}
 	switch {
 	case errors.Is(err, responses.ErrNotFound):

@@ -59,8 +59,9 @@ type exchange struct {
 	drops    map[model.Name][]string // parameters left out per model (UNSUPPORTED_PARAMS=drop)
 
 	tenantID      string
-	failures      int  // failed provider attempts, and a failure mid-stream
-	budgetRefused bool // for the metrics
+	scope         string // the tenant's scope in the store (tenant.Config.Scope)
+	failures      int    // failed provider attempts, and a failure mid-stream
+	budgetRefused bool   // for the metrics
 	rateLimited   bool
 	ticket        *meter.Ticket // set once admitted
 	session       *sessionState // set for a request with a sessionId
@@ -77,7 +78,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		x.reject(w, r, err)
 		return
 	}
-	x.tenantID = cfg.ID
+	x.tenantID, x.scope = cfg.ID, cfg.Scope()
 	body, err := web.ReadBody(r, h.MaxRequestBytes)
 	if err != nil {
 		x.reject(w, r, err)

@@ -36,11 +36,11 @@ func (x *exchange) loadSession(ctx context.Context, cfg *tenant.Config) ([]chat.
 	if x.c.req.Choices() > 1 {
 		return nil, apierr.InvalidParam("invalid_value", "n", "a session stores one answer a turn: n must be 1 with sessionId")
 	}
-	sess, err := x.h.Sessions.LoadSession(ctx, cfg.ID, x.c.sessionID, x.start, x.h.SessionExpiry)
+	sess, err := x.h.Sessions.LoadSession(ctx, cfg.Scope(), x.c.sessionID, x.start, x.h.SessionExpiry)
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
 		return nil, apierr.StoreUnavailable("read the session", err)
 	}
-	x.session = &sessionState{tenantID: cfg.ID, sent: x.c.req.Messages}
+	x.session = &sessionState{tenantID: cfg.Scope(), sent: x.c.req.Messages}
 	x.asm = &assembler{}
 	if err == nil {
 		x.session.known = &sess

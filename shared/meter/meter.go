@@ -51,7 +51,7 @@ type Meter struct {
 
 // Cost is what a request may spend.
 type Cost struct {
-	TenantID, RequestID string
+	RequestID string
 	// Input bounds the input tokens from above (the reservation holds it).
 	Input int64
 	// Output is the output limit (0 for routes without output, such as
@@ -99,7 +99,7 @@ const admitTimeout = 10 * time.Second
 // when the ledger fails) with the Refusal kind for metrics.
 func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c Cost, h http.Header) (*Ticket, Refusal, error) {
 	a := budget.Admission{
-		TenantID:  c.TenantID,
+		TenantID:  cfg.Scope(), // the ledger keeps the tenant's data under its scope
 		RequestID: c.RequestID,
 		Now:       now,
 		Budget: budget.Limits{Daily: cfg.TokenBudget.Daily, Monthly: cfg.TokenBudget.Monthly,

@@ -41,7 +41,7 @@ func TestAdmit(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	cfg := &tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 100, Monthly: 1000},
 		RateLimit: tenant.RateLimit{RequestsPerMinute: 5, TokensPerMinute: 500}}
-	cost := meter.Cost{TenantID: "acme", RequestID: "r1", Input: 10, Output: 20, RateEstimate: 25, OutputParam: "max_tokens"}
+	cost := meter.Cost{RequestID: "r1", Input: 10, Output: 20, RateEstimate: 25, OutputParam: "max_tokens"}
 
 	l := &ledger{}
 	m := &meter.Meter{Ledger: l, Lease: time.Minute}

@@ -3,7 +3,8 @@
 // itself. It does the two things only a job can: it returns reservations whose
 // request died without settling (a Lambda timeout or crash), once their lease has
 // expired, and it copies each closed UTC day's usage into the durable ledger that
-// GET /usage?days=N reads. Running it twice, or two copies at once, changes
+// GET /usage?days=N reads. It also finishes the deletion of deleted tenants'
+// data (see dynamo.Purge). Running it twice, or two copies at once, changes
 // nothing more than running it once.
 package periodclose
 
@@ -26,6 +27,10 @@ type Store interface {
 	ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error)
 	PutDay(ctx context.Context, tenantID string, d budget.DayStats, closedAt time.Time) error
 	Days(ctx context.Context, tenantID, first, last string) (map[string]budget.DayStats, error)
+	GetTenant(ctx context.Context, id string) (tenant.Config, error)
+	Purges(ctx context.Context) ([]tenant.Purge, error)
+	Purge(ctx context.Context, scope string) (int, error)
+	EndPurge(ctx context.Context, scope string) error
 }
 
 // CatchUpDays is how many closed days each run (re)writes into the ledger, so a
@@ -39,6 +44,7 @@ type Result struct {
 	Returned       int   `json:"returnedReservations"`
 	ReturnedTokens int64 `json:"returnedTokens"`
 	DaysWritten    int   `json:"daysWritten"`
+	PurgedItems    int   `json:"purgedItems"` // of deleted tenants
 }
 
 // Run closes periods for every tenant at now. A failure for one tenant does not
@@ -55,7 +61,7 @@ func Run(ctx context.Context, st Store, log *slog.Logger, now time.Time) (Result
 		}
 		for _, t := range ts {
 			res.Tenants++
-			if err := closeTenant(ctx, st, log, t.ID, now, &res); err != nil {
+			if err := closeTenant(ctx, st, log, t.Scope(), now, &res); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -64,7 +70,43 @@ func Run(ctx context.Context, st Store, log *slog.Logger, now time.Time) (Result
 		}
 		cursor = next
 	}
+	if err := purge(ctx, st, log, now, &res); err != nil {
+		errs = append(errs, err)
+	}
 	return res, errors.Join(errs...)
+}
+
+// purge finishes the purges of deleted tenants: each marker's scope is purged
+// on every run until its sweep time has passed, then the marker is deleted. A
+// marker whose tenant is alive in that very scope (the deletion failed after the
+// marker was written) is deleted without touching anything.
+func purge(ctx context.Context, st Store, log *slog.Logger, now time.Time, res *Result) error {
+	ps, err := st.Purges(ctx)
+	if err != nil {
+		return fmt.Errorf("periodclose: %w", err)
+	}
+	var errs []error
+	for _, p := range ps {
+		cfg, err := st.GetTenant(ctx, p.TenantID)
+		switch {
+		case err == nil && cfg.Scope() == p.Scope:
+			err = st.EndPurge(ctx, p.Scope)
+		case err == nil || errors.Is(err, tenant.ErrNotFound):
+			var n int
+			n, err = st.Purge(ctx, p.Scope)
+			res.PurgedItems += n
+			if n > 0 {
+				log.InfoContext(ctx, "purged deleted tenant", "tenantId", p.TenantID, "scope", p.Scope, "items", n)
+			}
+			if err == nil && !now.Before(p.SweepAt) {
+				err = st.EndPurge(ctx, p.Scope)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("periodclose: purge %s: %w", p.Scope, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now time.Time, res *Result) error {

@@ -101,7 +101,7 @@ func (d Deps) list(w http.ResponseWriter, r *http.Request, cfg *tenant.Config) e
 	if err != nil {
 		return err
 	}
-	ss, next, err := d.Store.ListSessions(r.Context(), cfg.ID, limit, r.URL.Query().Get("cursor"), d.Now(), d.Expiry)
+	ss, next, err := d.Store.ListSessions(r.Context(), cfg.Scope(), limit, r.URL.Query().Get("cursor"), d.Now(), d.Expiry)
 	if errors.Is(err, tenant.ErrBadCursor) {
 		return apierr.InvalidParam("invalid_cursor", "cursor", "cursor is not one this API returned")
 	}
@@ -137,7 +137,7 @@ func (d Deps) get(w http.ResponseWriter, r *http.Request, cfg *tenant.Config) er
 			return apierr.InvalidParam("invalid_cursor", "cursor", "cursor is not one this API returned")
 		}
 	}
-	s, err := d.Store.LoadSession(r.Context(), cfg.ID, id, d.Now(), d.Expiry)
+	s, err := d.Store.LoadSession(r.Context(), cfg.Scope(), id, d.Now(), d.Expiry)
 	if errors.Is(err, session.ErrNotFound) {
 		return errNotFound
 	}
@@ -165,7 +165,7 @@ func (d Deps) delete(w http.ResponseWriter, r *http.Request, cfg *tenant.Config)
 	if err != nil {
 		return err
 	}
-	err = d.Store.DeleteSession(r.Context(), cfg.ID, id, d.Now(), d.Expiry)
+	err = d.Store.DeleteSession(r.Context(), cfg.Scope(), id, d.Now(), d.Expiry)
 	if errors.Is(err, session.ErrNotFound) {
 		return errNotFound
 	}

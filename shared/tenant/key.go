@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"time"
 )
 
 // KeyPrefix starts every Tollgate API key.
@@ -26,6 +27,21 @@ func NewKey() (id, secret string) {
 	b := make([]byte, keyBytes+8)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return "key_" + hex.EncodeToString(b[keyBytes:]), KeyPrefix + keyEncoding.EncodeToString(b[:keyBytes])
+}
+
+// IssueKey makes a new key named name for tenant cfg's incarnation, created at
+// now: its metadata and the secret, shown to the caller once.
+func IssueKey(cfg *Config, name string, now time.Time) (Key, string) {
+	id, secret := NewKey()
+	return Key{ID: id, TenantID: cfg.ID, Name: name, Hint: secret[len(secret)-4:], CreatedAt: now.UTC(),
+		Incarnation: cfg.Incarnation}, secret
+}
+
+// NewIncarnation returns a fresh tenant incarnation: 64 random bits in hex.
+func NewIncarnation() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // ParseKey checks the shape of a presented key before any lookup: the prefix, the

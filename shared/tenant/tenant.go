@@ -19,6 +19,24 @@ type Config struct {
 	Version     int64     `json:"version"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
+	// Incarnation is given to a tenant when it is created, never changed by an
+	// update, and new when a deleted id is created again ("" for a tenant created
+	// before incarnations existed). Its data is kept under Scope, so a tenant
+	// created again under a deleted id starts with none of its predecessor's
+	// sessions, responses, usage or keys.
+	Incarnation string `json:"-"`
+}
+
+// Scope is the key under which the store keeps the tenant's data and keys: the
+// id and the incarnation. Ids have no '.', so no two tenants share a scope.
+func (c *Config) Scope() string { return ScopeOf(c.ID, c.Incarnation) }
+
+// ScopeOf is the scope of tenant id in incarnation inc.
+func ScopeOf(id, inc string) string {
+	if inc == "" {
+		return id
+	}
+	return id + "." + inc
 }
 
 // Models says which models a tenant uses. Names are "provider/model".
@@ -66,6 +84,13 @@ type RateLimit struct {
 	TokensPerMinute   int64 `json:"tokensPerMinute,omitempty"`
 }
 
+// A Purge is a deleted tenant whose data may not all be deleted yet: its scope
+// is purged until SweepAt, when nothing may still write to it.
+type Purge struct {
+	TenantID, Scope    string
+	DeletedAt, SweepAt time.Time
+}
+
 // Sentinel errors for stores and callers.
 var (
 	ErrNotFound        = errors.New("tenant not found")
@@ -73,6 +98,9 @@ var (
 	ErrUnknownKey      = errors.New("unknown or revoked API key")
 	// ErrBadCursor is returned for a page cursor the store did not produce.
 	ErrBadCursor = errors.New("malformed page cursor")
+	// ErrPurgeUnfinished wraps what stopped the deletion of a deleted tenant's
+	// data: nothing of it is reachable, and the period-close job deletes the rest.
+	ErrPurgeUnfinished = errors.New("tenant deleted, purge of its data unfinished")
 )
 
 // Allows reports whether the tenant may use n, given the deployment's catalog.
@@ -111,4 +139,7 @@ type Key struct {
 	Hint      string     `json:"hint"` // last 4 characters of the secret, to tell keys apart
 	CreatedAt time.Time  `json:"createdAt"`
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// Incarnation is the tenant incarnation the key was made for: a key opens
+	// only that incarnation, never a tenant created later under the same id.
+	Incarnation string `json:"-"`
 }

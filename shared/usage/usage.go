@@ -74,7 +74,7 @@ func ParseDays(s string) (int, error) {
 // first, today included.
 func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, days int) (Report, error) {
 	ps := budget.PeriodsAt(now)
-	cur, err := st.MonthUsage(ctx, cfg.ID, ps.Month)
+	cur, err := st.MonthUsage(ctx, cfg.Scope(), ps.Month)
 	if err != nil {
 		return Report{}, err
 	}
@@ -89,7 +89,7 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 	}
 	// Closed days come from the ledger the period-close job writes; today, and any
 	// closed day the job has not reached yet, from the live usage items.
-	ledger, err := st.Days(ctx, cfg.ID, budget.PeriodsAt(now.AddDate(0, 0, -(days-1))).Date, ps.Date)
+	ledger, err := st.Days(ctx, cfg.Scope(), budget.PeriodsAt(now.AddDate(0, 0, -(days-1))).Date, ps.Date)
 	if err != nil {
 		return Report{}, err
 	}
@@ -101,7 +101,7 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 		if !ok || i == 0 {
 			mu, ok := months[dp.Month]
 			if !ok {
-				if mu, err = st.MonthUsage(ctx, cfg.ID, dp.Month); err != nil {
+				if mu, err = st.MonthUsage(ctx, cfg.Scope(), dp.Month); err != nil {
 					return Report{}, err
 				}
 				months[dp.Month] = mu

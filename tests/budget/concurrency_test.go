@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/dynamo"
+	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
 )
 
 type outcome struct {
@@ -145,7 +146,8 @@ func proveBudget(t *testing.T, table string, daily int64, results []outcome) []o
 	if len(admitted) == 0 || refused == 0 {
 		t.Fatalf("admitted %d, refused %d: the budget should fit only some", len(admitted), refused)
 	}
-	mu, err := dynamo.New(ddb.Client(), table).MonthUsage(context.Background(), "acme", budget.PeriodsAt(time.Now()).Month)
+	st := dynamo.New(ddb.Client(), table)
+	mu, err := st.MonthUsage(context.Background(), dynamotest.Scope(t, st, "acme"), budget.PeriodsAt(time.Now()).Month)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func reserve(t *testing.T, st *dynamo.Store, id string, now time.Time, lease time.Duration) budget.Admitted {
 	t.Helper()
 	adm, err := st.Admit(context.Background(), budget.Admission{
-		TenantID: "acme", RequestID: id, Now: now, Prompt: 100, MaxOutput: 400, Lease: lease,
+		TenantID: dynamotest.Scope(t, st, "acme"), RequestID: id, Now: now, Prompt: 100, MaxOutput: 400, Lease: lease,
 		Budget: budget.Limits{Daily: 10_000, MinOutput: 16},
 		Rates:  []ratelimit.Cost{{Name: ratelimit.Requests, Limit: 100, Units: 1}},
 	})
@@ -55,7 +55,7 @@ func TestJobReturnsExpiredReservations(t *testing.T) {
 	if err != nil || res.Returned != 0 {
 		t.Fatalf("before the lease ended: %+v, %v", res, err)
 	}
-	mu, _ := st.MonthUsage(ctx, "acme", "2026-11")
+	mu, _ := st.MonthUsage(ctx, dynamotest.Scope(t, st, "acme"), "2026-11")
 	if mu.Days["25"].Reserved != 500 {
 		t.Fatalf("reserved = %d, want the killed request's 500", mu.Days["25"].Reserved)
 	}
@@ -86,7 +86,7 @@ func TestJobReturnsExpiredReservations(t *testing.T) {
 	if err := st.Settle(ctx, killed.Reservation, budget.Charge{Input: 100, Output: 400}); err != nil {
 		t.Fatal(err)
 	}
-	mu, _ = st.MonthUsage(ctx, "acme", "2026-11")
+	mu, _ = st.MonthUsage(ctx, dynamotest.Scope(t, st, "acme"), "2026-11")
 	if d := mu.Days["25"]; d.Used != 100 || d.Reserved != 0 {
 		t.Errorf("day usage %+v, want only the live request's 100 tokens", d)
 	}
@@ -115,7 +115,7 @@ func TestJobWritesLedger(t *testing.T) {
 	if res, _ := periodclose.Run(ctx, st, quiet, now.Add(15*time.Minute)); res.DaysWritten != 0 {
 		t.Errorf("second run wrote %d days, want 0", res.DaysWritten)
 	}
-	days, err := st.Days(ctx, "acme", "2026-11-01", "2026-11-30")
+	days, err := st.Days(ctx, dynamotest.Scope(t, st, "acme"), "2026-11-01", "2026-11-30")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestJobFunction(t *testing.T) {
 		t.Fatalf("job result %s (%v), want one tenant and one returned reservation of 500", out, err)
 	}
 	rie.WaitOutput(t, `"msg":"period close"`)
-	mu, _ := st.MonthUsage(ctx, "acme", budget.PeriodsAt(now.Add(-time.Hour)).Month)
+	mu, _ := st.MonthUsage(ctx, dynamotest.Scope(t, st, "acme"), budget.PeriodsAt(now.Add(-time.Hour)).Month)
 	if len(mu.Reservations) != 0 {
 		t.Errorf("reservations left: %+v", mu.Reservations)
 	}

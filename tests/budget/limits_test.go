@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/shared/app"
 	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
 	"github.com/tollgate/tollgate/shared/provider/echo"
 	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
@@ -30,7 +31,7 @@ func ask(text string, maxTokens int) map[string]any {
 
 func monthUsage(t *testing.T, g *gatewaytest.Gateway, tenantID string) budget.MonthUsage {
 	t.Helper()
-	mu, err := g.App.Store.MonthUsage(context.Background(), tenantID, budget.PeriodsAt(g.Clock.Now()).Month)
+	mu, err := g.App.Store.MonthUsage(context.Background(), dynamotest.Scope(t, g.App.Store, tenantID), budget.PeriodsAt(g.Clock.Now()).Month)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,11 +67,12 @@ func sampleTenant(t *testing.T) (*dynamotest.Server, string) {
 	table := srv.NewTable(t)
 	store := dynamo.New(srv.Client(), table)
 	ctx := t.Context()
-	if _, _, err := store.PutTenant(ctx, tenant.Config{ID: "acme", Name: "Acme",
-		TokenBudget: tenant.Budget{Daily: 1_000_000, Monthly: 10_000_000}}, nil, time.Now()); err != nil {
+	cfg, _, err := store.PutTenant(ctx, tenant.Config{ID: "acme", Name: "Acme",
+		TokenBudget: tenant.Budget{Daily: 1_000_000, Monthly: 10_000_000}}, nil, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	k := tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", Hint: "0000", CreatedAt: time.Now().UTC()}
+	k := tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", Hint: "0000", CreatedAt: time.Now().UTC(), Incarnation: cfg.Incarnation}
 	if err := store.CreateKey(ctx, k, tenant.HashKey(sampleKey)); err != nil {
 		t.Fatal(err)
 	}

@@ -118,11 +118,11 @@ func (g *gw) tenant(id string, models map[string]any) string {
 func (g *gw) storeTenant(cfg tenant.Config) string {
 	g.t.Helper()
 	ctx := context.Background()
-	if _, _, err := g.App.Store.PutTenant(ctx, cfg, nil, time.Now()); err != nil {
+	cfg, _, err := g.App.Store.PutTenant(ctx, cfg, nil, time.Now())
+	if err != nil {
 		g.t.Fatal(err)
 	}
-	id, secret := tenant.NewKey()
-	k := tenant.Key{ID: id, TenantID: cfg.ID, Hint: secret[len(secret)-4:], CreatedAt: time.Now().UTC()}
+	k, secret := tenant.IssueKey(&cfg, "", time.Now())
 	if err := g.App.Store.CreateKey(ctx, k, tenant.HashKey(secret)); err != nil {
 		g.t.Fatal(err)
 	}

@@ -130,10 +130,11 @@ const eventKey = "tg_EXAMPLE_key_for_sample_events_only_00000000"
 func eventTenant(t *testing.T, st *dynamo.Store, now time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 5000}}, nil, now); err != nil {
+	cfg, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 5000}}, nil, now)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
+	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now, Incarnation: cfg.Incarnation}, tenant.HashKey(eventKey)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -166,14 +167,15 @@ func TestSessionsFunction(t *testing.T) {
 	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
 	ctx := context.Background()
 	now := time.Now()
-	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme"}, nil, now); err != nil {
+	cfg, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme"}, nil, now)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
+	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now, Incarnation: cfg.Incarnation}, tenant.HashKey(eventKey)); err != nil {
 		t.Fatal(err)
 	}
 	exp := session.Expiry{Idle: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour}
-	if err := st.AppendTurn(ctx, "acme", "support-chat-42", nil, []session.Message{{Role: "user", Content: "hi", CreatedAt: now}, {Role: "assistant", Content: "hello", CreatedAt: now}}, now, exp); err != nil {
+	if err := st.AppendTurn(ctx, cfg.Scope(), "support-chat-42", nil, []session.Message{{Role: "user", Content: "hi", CreatedAt: now}, {Role: "assistant", Content: "hello", CreatedAt: now}}, now, exp); err != nil {
 		t.Fatal(err)
 	}
 	rie := lambdatest.StartRIE(t, lambdatest.Build(t, "sessions"), env)
@@ -225,7 +227,7 @@ func TestEmbeddingsFunction(t *testing.T) {
 	if h := header(res.Headers, res.MultiValueHeaders, "x-budget-remaining-daily"); h == "" {
 		t.Errorf("no budget header: %v", res.Headers)
 	}
-	mu, err := st.MonthUsage(ctx, "acme", budget.PeriodsAt(now).Month)
+	mu, err := st.MonthUsage(ctx, dynamotest.Scope(t, st, "acme"), budget.PeriodsAt(now).Month)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,10 +36,11 @@ func TestChatFunctionURL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	now := time.Now()
-	if _, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 1_000_000}}, nil, now); err != nil {
+	cfg, _, err := st.PutTenant(ctx, tenant.Config{ID: "acme", TokenBudget: tenant.Budget{Daily: 1_000_000}}, nil, now)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now}, tenant.HashKey(eventKey)); err != nil {
+	if err := st.CreateKey(ctx, tenant.Key{ID: "key_0123456789abcdef", TenantID: "acme", CreatedAt: now, Incarnation: cfg.Incarnation}, tenant.HashKey(eventKey)); err != nil {
 		t.Fatal(err)
 	}
 	chunks := []string{"Hello", " from", " the URL"}

@@ -129,6 +129,17 @@ func (s *Server) NewTable(tb testing.TB) string {
 	return name
 }
 
+// Scope returns the scope of tenant id's data in st (tenant.Config.Scope), for
+// tests that read or write the store under a tenant created through it.
+func Scope(tb testing.TB, st *dynamo.Store, id string) string {
+	tb.Helper()
+	cfg, err := st.GetTenant(context.Background(), id)
+	if err != nil {
+		tb.Fatalf("scope of tenant %s: %v", id, err)
+	}
+	return cfg.Scope()
+}
+
 // NewStore returns a store on a fresh table.
 func (s *Server) NewStore(tb testing.TB) *dynamo.Store {
 	return dynamo.New(s.Client(), s.NewTable(tb))

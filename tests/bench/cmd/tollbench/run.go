@@ -308,11 +308,11 @@ func (e *env) newTenant(ctx context.Context, id string, noRates bool) (string, e
 		cfg.RateLimit = tenant.RateLimit{}
 	}
 	now := time.Now()
-	if _, _, err := st.PutTenant(ctx, cfg, nil, now); err != nil {
+	cfg, _, err := st.PutTenant(ctx, cfg, nil, now)
+	if err != nil {
 		return "", err
 	}
-	keyID, secret := tenant.NewKey()
-	k := tenant.Key{ID: keyID, TenantID: id, Name: "bench", Hint: secret[len(secret)-4:], CreatedAt: now.UTC()}
+	k, secret := tenant.IssueKey(&cfg, "bench", now)
 	if err := st.CreateKey(ctx, k, tenant.HashKey(secret)); err != nil {
 		return "", err
 	}
