@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 
 GO_TOOL      := go tool -modfile=tests/tools/go.mod
-DYNALITE     := tests/tools/node_modules/.bin/dynalite
+DYNALITE     := node tests/tools/dynalite.js # dynalite, surviving clients that hang up mid-request
 FUNCTIONS    := chat embeddings sessions usage health admin budget-reset
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_BUILD := go build -tags lambda.norpc -trimpath -ldflags='-s -w'

@@ -182,6 +182,7 @@ func (a *App) ChatDeps() gateway.Deps {
 		DropUnsupported:   c.UnsupportedParams == "drop",
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
 		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
+		SettleWindow: c.SettleWindow, CheckpointTokens: c.CheckpointTokens,
 		Now: func() time.Time { return a.Now() },
 	}
 	if a.Images != nil { // a nil *Fetcher in the interface would not be nil
@@ -244,7 +245,7 @@ func (a *App) CloseJob() func(context.Context, events.EventBridgeEvent) (periodc
 	return func(ctx context.Context, ev events.EventBridgeEvent) (periodclose.Result, error) {
 		res, err := periodclose.Run(ctx, a.Store, a.Log, a.Now())
 		a.Log.InfoContext(ctx, "period close", "eventId", ev.ID, "tenants", res.Tenants,
-			"returnedReservations", res.Returned, "returnedTokens", res.ReturnedTokens, "daysWritten", res.DaysWritten,
+			"returnedReservations", res.Returned, "returnedTokens", res.ReturnedTokens, "chargedTokens", res.ChargedTokens, "daysWritten", res.DaysWritten,
 			"ok", err == nil)
 		if err != nil {
 			a.Log.ErrorContext(ctx, "period close failed", "err", err)

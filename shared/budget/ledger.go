@@ -51,7 +51,11 @@ type DayStats struct {
 	InputTokens  int64
 	OutputTokens int64
 	Requests     int64
-	ByModel      map[string]ModelStats
+	// OverrunTokens is what providers served beyond the reservations (an
+	// upstream ignoring max_tokens): counted in InputTokens and OutputTokens,
+	// not charged to the budget.
+	OverrunTokens int64
+	ByModel       map[string]ModelStats
 }
 
 // ModelStats is one model's share of a day.
@@ -76,4 +80,8 @@ type OpenReservation struct {
 	Day       string
 	Tokens    int64
 	Lease     time.Time
+	// Served is the request's last checkpoint (what a long stream had served
+	// when it last recorded it), zero without one: what the period-close job
+	// charges when the request never settles.
+	Served Charge
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -385,6 +386,33 @@ func (e *ProviderError) Error() string {
 }
 
 func (e *ProviderError) Unwrap() error { return e.Err }
+
+// LogValue keeps the provider's message out of logs: it is the client's to see
+// (it may quote the prompt, as validation errors do), not the operator's. The
+// log holds the class, the status, the cause, and the message's length.
+func (e *ProviderError) LogValue() slog.Value { return slog.StringValue(logText(e)) }
+
+// LogValue is what a log line holds of err: its text, with the message of any
+// ProviderError in its chain withheld (see ProviderError.LogValue).
+func LogValue(err error) slog.Value {
+	var pe *ProviderError
+	if err == nil || !errors.As(err, &pe) {
+		return slog.AnyValue(err)
+	}
+	return slog.StringValue(logText(err))
+}
+
+// logText is err's text with every ProviderError message in its chain
+// replaced by its length.
+func logText(err error) string {
+	text := err.Error()
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if pe, ok := e.(*ProviderError); ok && pe.Message != "" {
+			text = strings.ReplaceAll(text, pe.Message, fmt.Sprintf("[provider message withheld, %d bytes]", len(pe.Message)))
+		}
+	}
+	return text
+}
 
 // ClassOf returns the class of err: its ProviderError's class, ErrTimeout for a
 // deadline, and ErrUnavailable for anything else.

@@ -41,6 +41,8 @@ type Config struct {
 	RequestTimeout         time.Duration // REQUEST_TIMEOUT
 	DynamoDBAttemptTimeout time.Duration // DYNAMODB_ATTEMPT_TIMEOUT: one DynamoDB HTTP attempt
 	DynamoDBTimeout        time.Duration // DYNAMODB_TIMEOUT: one DynamoDB call, its retries included
+	SettleWindow           time.Duration // SETTLE_WINDOW: how long a failed settlement is retried
+	CheckpointTokens       int           // STREAM_CHECKPOINT_TOKENS: output tokens between checkpoints of a stream (0: none)
 	SessionIdleTTL         time.Duration // SESSION_IDLE_TTL
 	SessionMaxAge          time.Duration // SESSION_MAX_AGE
 	SessionHistoryTokens   int           // SESSION_HISTORY_TOKENS
@@ -147,6 +149,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.RequestTimeout = durationVar(getenv, "REQUEST_TIMEOUT", 840*time.Second, bad)
 	c.DynamoDBAttemptTimeout = durationVar(getenv, "DYNAMODB_ATTEMPT_TIMEOUT", 5*time.Second, bad)
 	c.DynamoDBTimeout = durationVar(getenv, "DYNAMODB_TIMEOUT", 10*time.Second, bad)
+	c.SettleWindow = durationVar(getenv, "SETTLE_WINDOW", 20*time.Second, bad)
+	c.CheckpointTokens = intVar(getenv, "STREAM_CHECKPOINT_TOKENS", 1000, 0, 1<<24, bad)
 	c.SessionIdleTTL = durationVar(getenv, "SESSION_IDLE_TTL", 24*time.Hour, bad)
 	c.SessionMaxAge = durationVar(getenv, "SESSION_MAX_AGE", 30*24*time.Hour, bad)
 	c.SessionHistoryTokens = intVar(getenv, "SESSION_HISTORY_TOKENS", 8000, 1, 1<<24, bad)
@@ -164,7 +168,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ImageFetchTimeout = durationVar(getenv, "IMAGE_FETCH_TIMEOUT", 5*time.Second, bad)
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
-		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "WRITE_TIMEOUT": c.WriteTimeout,
+		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "SETTLE_WINDOW": c.SettleWindow, "WRITE_TIMEOUT": c.WriteTimeout,
 		"IDLE_TIMEOUT": c.IdleTimeout, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
 		if d == 0 {
 			bad(name, "must be greater than zero")

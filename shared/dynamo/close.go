@@ -20,20 +20,13 @@ import (
 // outlive the usage item's TTL.
 func daySK(date string) string { return "DAY#" + date }
 
-// ReturnReservation returns an expired reservation: its tokens go back to the
-// budget and it is removed, exactly once. It reports false when the reservation
-// was already settled or returned (by its request, or by another job run).
+// ReturnReservation closes an expired reservation: it charges what the request
+// last checkpointed (r.Served, nothing without a checkpoint), returns the rest of
+// its tokens to the budget and removes it, exactly once. It reports false when
+// the reservation was already settled or returned (by its request, or by another
+// job run).
 func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error) {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.table),
-		Key:                 key(tenantPK(tenantID), usageSK(month)),
-		UpdateExpression:    aws.String("ADD #used :neg, #day :neg, #expired :one REMOVE #res"),
-		ConditionExpression: aws.String("attribute_exists(#res)"),
-		ExpressionAttributeNames: map[string]string{
-			"#used": attrUsed, "#day": "used#" + r.Day, "#res": "res#" + r.RequestID, "#expired": "expired#" + r.Day,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-r.Tokens), ":one": num(1)},
-	})
+	err := s.close(ctx, tenantID, month, r.RequestID, r.Day, r.Tokens, r.Served, true)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil
@@ -46,10 +39,11 @@ func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r
 
 // ledgerDoc is the JSON document of a ledger item.
 type ledgerDoc struct {
-	InputTokens  int64                  `json:"inputTokens"`
-	OutputTokens int64                  `json:"outputTokens"`
-	Requests     int64                  `json:"requests"`
-	ByModel      map[string]ledgerModel `json:"byModel"`
+	InputTokens   int64                  `json:"inputTokens"`
+	OutputTokens  int64                  `json:"outputTokens"`
+	Requests      int64                  `json:"requests"`
+	OverrunTokens int64                  `json:"overrunTokens,omitempty"`
+	ByModel       map[string]ledgerModel `json:"byModel"`
 }
 
 // ledgerModel is one model's share of a ledger day, as stored.
@@ -60,7 +54,7 @@ type ledgerModel struct {
 }
 
 func toLedgerDoc(d budget.DayStats) ledgerDoc {
-	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, Requests: d.Requests}
+	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, Requests: d.Requests, OverrunTokens: d.OverrunTokens}
 	if d.ByModel != nil {
 		doc.ByModel = make(map[string]ledgerModel, len(d.ByModel))
 		for m, st := range d.ByModel {
@@ -71,7 +65,8 @@ func toLedgerDoc(d budget.DayStats) ledgerDoc {
 }
 
 func (doc ledgerDoc) day(date string) budget.DayStats {
-	d := budget.DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, Requests: doc.Requests}
+	d := budget.DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, Requests: doc.Requests,
+		OverrunTokens: doc.OverrunTokens}
 	if doc.ByModel != nil {
 		d.ByModel = make(map[string]budget.ModelStats, len(doc.ByModel))
 		for m, st := range doc.ByModel {

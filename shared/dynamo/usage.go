@@ -23,11 +23,14 @@ import (
 //
 //	used               committed tokens this month (settled + reserved)
 //	used#<dd>          committed tokens on day dd
-//	res#<requestId>    a reservation: {n: tokens, day: dd, lease: unix seconds}
+//	res#<requestId>    a reservation: {n: tokens, day: dd, lease: unix seconds}, and
+//	                   once a long stream checkpoints what it served: {in, out, model}
 //	tat#requests       rate-limit state (GCRA theoretical arrival time, ns)
 //	tat#tokens
 //	in#<dd>, out#<dd>, req#<dd>                 settled usage of day dd
 //	in#<dd>#<model>, out#<dd>#<model>, req#<dd>#<model>   the same per model
+//	over#<dd>          tokens served beyond reservations on day dd (counted in
+//	                   in/out, not in used)
 //	ttl                expiry (epoch seconds), 400 days after the month ends
 //
 // See docs/budgets.md and docs/adrs/0004-rate-limits.md.
@@ -222,33 +225,78 @@ func decodeView(item map[string]types.AttributeValue, day string) hint {
 // usage counters. It is idempotent: a reservation that is already settled (or
 // returned by the period-close job) is left alone and Settle returns nil.
 func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charge) error {
-	charged := min(c.Input+c.Output, r.Tokens)
-	names := map[string]string{
-		"#used": attrUsed, "#day": "used#" + r.Day, "#res": "res#" + r.RequestID,
-		"#in": "in#" + r.Day, "#out": "out#" + r.Day, "#req": "req#" + r.Day,
-	}
-	values := map[string]types.AttributeValue{
-		":delta": num(charged - r.Tokens), ":in": num(c.Input), ":out": num(c.Output), ":one": num(1),
-	}
-	add := "#used :delta, #day :delta, #in :in, #out :out, #req :one"
-	if c.Model != "" {
-		names["#min"], names["#mout"], names["#mreq"] = "in#"+r.Day+"#"+c.Model, "out#"+r.Day+"#"+c.Model, "req#"+r.Day+"#"+c.Model
-		add += ", #min :in, #mout :out, #mreq :one"
-	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       key(tenantPK(r.TenantID), usageSK(r.Month)),
-		UpdateExpression:          aws.String("ADD " + add + " REMOVE #res"),
-		ConditionExpression:       aws.String("attribute_exists(#res)"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
+	err := s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, r.Tokens, c, false)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return nil // settled already
 	}
 	if err != nil {
 		return fmt.Errorf("dynamo: settle %s: %w", r.RequestID, err)
+	}
+	return nil
+}
+
+// close removes reservation requestID (tokens reserved on day) from the usage
+// item of tenantID's month, charging c (at most the reservation) and adding it to
+// the day's statistics; expired counts it as returned by the period-close job.
+// Conditional on the reservation still being there: ConditionalCheckFailed means
+// it was closed already.
+func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, tokens int64, c budget.Charge, expired bool) error {
+	charged := min(c.Input+c.Output, tokens)
+	names := map[string]string{"#used": attrUsed, "#day": "used#" + day, "#res": "res#" + requestID}
+	values := map[string]types.AttributeValue{":delta": num(charged - tokens)}
+	add := "#used :delta, #day :delta"
+	if !expired || c != (budget.Charge{}) { // a settled request counts even when it used nothing
+		names["#in"], names["#out"], names["#req"] = "in#"+day, "out#"+day, "req#"+day
+		values[":in"], values[":out"], values[":one"] = num(c.Input), num(c.Output), num(1)
+		add += ", #in :in, #out :out, #req :one"
+		if c.Model != "" {
+			names["#min"], names["#mout"], names["#mreq"] = "in#"+day+"#"+c.Model, "out#"+day+"#"+c.Model, "req#"+day+"#"+c.Model
+			add += ", #min :in, #mout :out, #mreq :one"
+		}
+	}
+	if over := c.Input + c.Output - charged; over > 0 {
+		names["#over"], values[":over"] = "over#"+day, num(over)
+		add += ", #over :over"
+	}
+	if expired {
+		names["#expired"] = "expired#" + day
+		values[":one"] = num(1)
+		add += ", #expired :one"
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(tenantPK(tenantID), usageSK(month)),
+		UpdateExpression:          aws.String("ADD " + add + " REMOVE #res"),
+		ConditionExpression:       aws.String("attribute_exists(#res)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	return err
+}
+
+// Checkpoint records in reservation r what its request has served so far, c,
+// for the period-close job to charge if the request never settles (a crashed
+// process). It does nothing once the reservation is settled or returned.
+func (s *Store) Checkpoint(ctx context.Context, r budget.Reservation, c budget.Charge) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 key(tenantPK(r.TenantID), usageSK(r.Month)),
+		UpdateExpression:    aws.String("SET #res.#in = :in, #res.#out = :out, #res.#model = :model"),
+		ConditionExpression: aws.String("attribute_exists(#res)"),
+		ExpressionAttributeNames: map[string]string{
+			"#res": "res#" + r.RequestID, "#in": "in", "#out": "out", "#model": "model",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":in": num(c.Input), ":out": num(c.Output), ":model": str(c.Model),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // settled meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: checkpoint %s: %w", r.RequestID, err)
 	}
 	return nil
 }
@@ -288,8 +336,11 @@ func decodeMonth(month string, item map[string]types.AttributeValue) budget.Mont
 			if !ok {
 				continue
 			}
-			r := budget.OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC()}
+			r := budget.OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC(),
+				Served: budget.Charge{Input: getN(m.Value, "in"), Output: getN(m.Value, "out"), Model: getS(m.Value, "model")}}
 			mu.Reservations = append(mu.Reservations, r)
+		case "over":
+			stat(rest).OverrunTokens = getN(item, name)
 		case "in", "out", "req":
 			n := getN(item, name)
 			d := stat(day)

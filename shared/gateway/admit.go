@@ -70,10 +70,27 @@ type budgetInfo struct {
 
 // settle records what the request used, exactly once, on every exit path.
 func (x *exchange) settle(ctx context.Context) {
-	var c budget.Charge
-	if x.usage != nil || x.outBytes > 0 {
-		u := x.finalUsage()
-		c = budget.Charge{Input: int64(u.InputTokens), Output: int64(u.OutputTokens), Model: x.model.String()}
+	x.ticket.Settle(ctx, x.charge())
+}
+
+// charge is what the request has used so far: nothing before the provider
+// answered anything.
+func (x *exchange) charge() budget.Charge {
+	if x.usage == nil && x.outBytes == 0 {
+		return budget.Charge{}
 	}
-	x.ticket.Settle(ctx, c)
+	u := x.finalUsage()
+	return budget.Charge{Input: int64(u.InputTokens), Output: int64(u.OutputTokens), Model: x.model.String()}
+}
+
+// checkpoint records, every so many output tokens of a stream, what it has
+// served, so that a process dying mid-stream leaves little uncharged.
+func (x *exchange) checkpoint(ctx context.Context) {
+	out := int64((x.outBytes + 3) / 4)
+	if x.usage != nil {
+		out = int64(x.usage.OutputTokens)
+	}
+	if x.ticket.CheckpointDue(out) {
+		x.ticket.Checkpoint(ctx, x.charge())
+	}
 }

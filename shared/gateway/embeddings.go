@@ -315,7 +315,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		if err == nil || ctx.Err() != nil || !chat.ClassOf(err).Retryable() {
 			break
 		}
-		h.Log.WarnContext(r.Context(), "attempt failed", "model", modelName, "attempt", tried, "reason", chat.ClassOf(err).String(), "err", err)
+		h.Log.WarnContext(r.Context(), "attempt failed", "model", modelName, "attempt", tried, "reason", chat.ClassOf(err).String(), "err", chat.LogValue(err))
 	}
 	attemptsMade = tried
 	if err != nil {

@@ -75,7 +75,12 @@ type Deps struct {
 	AttemptTimeout time.Duration
 	// RequestTimeout bounds the whole request, all attempts included.
 	RequestTimeout time.Duration
-	Now            func() time.Time
+	// SettleWindow bounds the retries of a failed settlement (0: the meter's
+	// default); CheckpointTokens is how many output tokens a stream serves
+	// between two checkpoints of what it served (0: none).
+	SettleWindow     time.Duration
+	CheckpointTokens int
+	Now              func() time.Time
 }
 
 // Handler serves the chat routes.
@@ -88,7 +93,8 @@ type Handler struct {
 func New(d Deps) *Handler {
 	h := &Handler{Deps: d}
 	if d.Ledger != nil {
-		h.meter = &meter.Meter{Ledger: d.Ledger, Log: d.Log, Lease: d.RequestTimeout + time.Minute}
+		h.meter = &meter.Meter{Ledger: d.Ledger, Log: d.Log, Lease: d.RequestTimeout + time.Minute,
+			SettleWindow: d.SettleWindow, CheckpointEvery: int64(d.CheckpointTokens)}
 	}
 	return h
 }

@@ -84,13 +84,16 @@ func decodeMessages(raw []json.RawMessage, param string) ([]chat.Message, error)
 	// a decoder (and its buffer) per message cost more than the rest of the
 	// decoding. Each raw message is one complete JSON value, so the values
 	// cannot run into each other.
-	n := 0
-	for _, r := range raw {
-		n += len(r) + 1
-	}
-	all := make([]byte, 0, n)
-	for _, r := range raw {
-		all = append(append(all, r...), ' ')
+	all := []byte(raw[0])
+	if len(raw) > 1 {
+		n := 0
+		for _, r := range raw {
+			n += len(r) + 1
+		}
+		all = make([]byte, 0, n)
+		for _, r := range raw {
+			all = append(append(all, r...), ' ')
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(all))
 	dec.DisallowUnknownFields()

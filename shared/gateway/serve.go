@@ -289,7 +289,7 @@ func (x *exchange) attemptAll(ctx context.Context, attempt func(model.Name) erro
 		}
 		x.failures++
 		x.h.Log.WarnContext(ctx, "attempt failed", "requestId", x.reqID, "model", m.String(),
-			"attempt", x.attempts, "reason", chat.ClassOf(err).String(), "err", err)
+			"attempt", x.attempts, "reason", chat.ClassOf(err).String(), "err", chat.LogValue(err))
 		if ctx.Err() != nil || !chat.ClassOf(err).Retryable() {
 			break
 		}

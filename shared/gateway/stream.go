@@ -78,7 +78,7 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 			x.outcome = "failed_mid_stream"
 			x.failures++
 			x.h.Log.WarnContext(ctx, "stream failed", "requestId", x.reqID, "model", x.model.String(),
-				"reason", chat.ClassOf(res.err).String(), "err", res.err)
+				"reason", chat.ClassOf(res.err).String(), "err", chat.LogValue(res.err))
 			_ = out.fail(x.finalUsage(), failure(res.err, ctx.Err()))
 			return
 		}
@@ -92,6 +92,7 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 			x.outcome = "client_gone" // the deferred stop cancels the provider call
 			return
 		}
+		x.checkpoint(ctx)
 		res = x.next(ctx, p, idle, keep, out)
 	}
 }

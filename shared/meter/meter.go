@@ -25,7 +25,12 @@ import (
 // used. *dynamo.Store implements it.
 type Ledger interface {
 	Admit(ctx context.Context, a budget.Admission) (budget.Admitted, error)
+	// Settle closes reservation r with charge c, exactly once: settling a closed
+	// reservation again does nothing and succeeds, so a failed call may be retried.
 	Settle(ctx context.Context, r budget.Reservation, c budget.Charge) error
+	// Checkpoint records in r what its request has served so far, for the
+	// period-close job to charge if the request never settles.
+	Checkpoint(ctx context.Context, r budget.Reservation, c budget.Charge) error
 }
 
 // Budget and rate-limit headers.
@@ -36,8 +41,18 @@ const (
 	HeaderBudgetResetMonthly     = "x-budget-reset-monthly"
 )
 
-// settleTimeout bounds the settlement write, which runs after the client may be gone.
-const settleTimeout = 5 * time.Second
+// DefaultSettleWindow is how long settlement is retried when the ledger fails.
+const DefaultSettleWindow = 20 * time.Second
+
+// CheckpointTimeout bounds one checkpoint write: Settle may wait this long for
+// one in flight before its own window starts.
+const CheckpointTimeout = 5 * time.Second
+
+// Settlement retries back off from settleBackoff, doubling up to settleBackoffMax.
+const (
+	settleBackoff    = 100 * time.Millisecond
+	settleBackoffMax = 2 * time.Second
+)
 
 // Meter admits and settles requests. Its zero value is not usable: Ledger is
 // required.
@@ -47,6 +62,14 @@ type Meter struct {
 	// Lease is how long a reservation may stay unsettled before the period-close
 	// job returns it: longer than any request may run.
 	Lease time.Duration
+	// SettleWindow bounds the retries of a failed settlement (0:
+	// DefaultSettleWindow). What is not settled within it, the period-close job
+	// closes after the lease, charging the last checkpoint.
+	SettleWindow time.Duration
+	// CheckpointEvery is how many output tokens a stream serves between two
+	// checkpoints of what it served (0: none): at most this much of a stream
+	// whose process dies goes uncharged.
+	CheckpointEvery int64
 }
 
 // Cost is what a request may spend.
@@ -66,11 +89,15 @@ type Cost struct {
 	OutputParam string
 }
 
-// Ticket is an admitted request, until it is settled.
+// Ticket is an admitted request, until it is settled. Its methods are for the
+// request's own goroutine.
 type Ticket struct {
 	m        *Meter
 	Admitted budget.Admitted
 	settled  bool
+	// The last checkpoint's output tokens, and the checkpoint write in flight.
+	checkpointed int64
+	writing      chan struct{}
 }
 
 // Refusal says why Admit refused a request, for metrics.
@@ -199,20 +226,91 @@ func (t *Ticket) setHeaders(h http.Header, cfg *tenant.Config, now time.Time) {
 	}
 }
 
+// CheckpointDue reports whether a stream that has served output tokens so far
+// should checkpoint: CheckpointEvery tokens since the last checkpoint, and none
+// in flight.
+func (t *Ticket) CheckpointDue(output int64) bool {
+	if t == nil || t.settled || t.m.CheckpointEvery <= 0 || output-t.checkpointed < t.m.CheckpointEvery {
+		return false
+	}
+	if t.writing != nil {
+		select {
+		case <-t.writing:
+			t.writing = nil
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Checkpoint records what the request has served so far, c, in the background:
+// the stream goes on while it is written. Settle waits for it. A failed
+// checkpoint is logged; the next one, or the settlement, supersedes it.
+func (t *Ticket) Checkpoint(ctx context.Context, c budget.Charge) {
+	t.checkpointed = c.Output
+	done := make(chan struct{})
+	t.writing = done
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CheckpointTimeout)
+	go func() {
+		defer close(done)
+		defer cancel()
+		if err := t.m.Ledger.Checkpoint(cctx, t.Admitted.Reservation, c); err != nil && t.m.Log != nil {
+			t.m.Log.WarnContext(cctx, "checkpoint failed", "requestId", t.Admitted.Reservation.RequestID, "err", err)
+		}
+	}()
+}
+
 // Settle records what the request used, once: later calls do nothing. It runs
 // synchronously under a context that outlives a cancelled request (Lambda
 // freezes the sandbox after the handler returns, so nothing may be left to a
 // goroutine). A zero Charge returns the whole reservation. A failed write is
-// logged; the period-close job returns the reservation when its lease ends.
+// retried with backoff for SettleWindow (settling is idempotent, so a write
+// that landed but whose answer was lost is not counted twice); what still
+// fails is logged, and the period-close job closes the reservation when its
+// lease ends, charging the last checkpoint.
 func (t *Ticket) Settle(ctx context.Context, c budget.Charge) {
 	if t == nil || t.settled {
 		return
 	}
 	t.settled = true
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	if t.writing != nil {
+		<-t.writing // bounded by CheckpointTimeout
+	}
+	window := t.m.SettleWindow
+	if window <= 0 {
+		window = DefaultSettleWindow
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), window)
 	defer cancel()
-	if err := t.m.Ledger.Settle(sctx, t.Admitted.Reservation, c); err != nil && t.m.Log != nil {
-		t.m.Log.ErrorContext(sctx, "settle", "requestId", t.Admitted.Reservation.RequestID, "err", err)
+	id := t.Admitted.Reservation.RequestID
+	if used, reserved := c.Input+c.Output, t.Admitted.Reservation.Tokens; used > reserved && t.m.Log != nil {
+		// An upstream that ignores its output limit: the budget is charged the
+		// reservation (never more), the excess is counted as overrun.
+		t.m.Log.WarnContext(sctx, "usage beyond the reservation", "requestId", id, "model", c.Model,
+			"reservedTokens", reserved, "usedTokens", used)
+	}
+	wait := settleBackoff
+	for try := 1; ; try++ {
+		err := t.m.Ledger.Settle(sctx, t.Admitted.Reservation, c)
+		if err == nil {
+			if try > 1 && t.m.Log != nil {
+				t.m.Log.InfoContext(sctx, "settled after retries", "requestId", id, "tries", try)
+			}
+			return
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-sctx.Done():
+			timer.Stop()
+			if t.m.Log != nil {
+				t.m.Log.ErrorContext(sctx, "settle failed", "requestId", id, "tries", try,
+					"inputTokens", c.Input, "outputTokens", c.Output, "model", c.Model, "err", err)
+			}
+			return
+		case <-timer.C:
+		}
+		wait = min(2*wait, settleBackoffMax)
 	}
 }
 

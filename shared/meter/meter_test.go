@@ -14,13 +14,18 @@ import (
 	"github.com/tollgate/tollgate/shared/tenant"
 )
 
-// ledger answers Admit with err (or admits), and counts settlements. The store
-// itself is tested against dynalite in shared/dynamo and tests/budget; this
-// checks what the meter makes of its answers.
+// ledger answers Admit with err (or admits), fails the first settleFails
+// settlements, and records settlements and checkpoints. The store itself is
+// tested against dynalite in shared/dynamo and tests/budget; this checks what
+// the meter makes of its answers.
 type ledger struct {
-	err     error
-	got     budget.Admission
-	settled []budget.Charge
+	err          error
+	got          budget.Admission
+	settleFails  int
+	settleTries  int
+	settled      []budget.Charge
+	checkpoints  chan budget.Charge // nil: none expected
+	checkpointed []budget.Charge
 }
 
 func (l *ledger) Admit(_ context.Context, a budget.Admission) (budget.Admitted, error) {
@@ -33,8 +38,93 @@ func (l *ledger) Admit(_ context.Context, a budget.Admission) (budget.Admitted, 
 }
 
 func (l *ledger) Settle(_ context.Context, _ budget.Reservation, c budget.Charge) error {
+	l.settleTries++
+	if l.settleTries <= l.settleFails {
+		return errors.New("throttled")
+	}
 	l.settled = append(l.settled, c)
 	return nil
+}
+
+// Checkpoint waits for the test to let it through l.checkpoints, so the test
+// decides when a checkpoint is in flight.
+func (l *ledger) Checkpoint(_ context.Context, _ budget.Reservation, c budget.Charge) error {
+	got := <-l.checkpoints
+	if got != c {
+		return errors.New("checkpoint released with another charge")
+	}
+	l.checkpointed = append(l.checkpointed, c)
+	return nil
+}
+
+// TestSettleRetries: a failed settlement is retried until it lands, within the
+// window; one that never lands is given up when the window ends.
+func TestSettleRetries(t *testing.T) {
+	cfg := &tenant.Config{ID: "acme"}
+	cost := meter.Cost{RequestID: "r1", Input: 10, Output: 20}
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+
+	l := &ledger{settleFails: 3}
+	m := &meter.Meter{Ledger: l, SettleWindow: time.Minute}
+	tk, _, err := m.Admit(context.Background(), cfg, now, cost, http.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Settle(context.Background(), budget.Charge{Input: 3, Output: 4})
+	if l.settleTries != 4 || len(l.settled) != 1 {
+		t.Errorf("%d tries, settled %v; want the fourth try to settle once", l.settleTries, l.settled)
+	}
+
+	l = &ledger{settleFails: 1 << 30}
+	m = &meter.Meter{Ledger: l, SettleWindow: 350 * time.Millisecond}
+	tk, _, _ = m.Admit(context.Background(), cfg, now, cost, http.Header{})
+	tk.Settle(context.Background(), budget.Charge{Input: 3, Output: 4})
+	// Backoff 100, 200 ms: tries at 0, 100 and 300 ms, then the window ends.
+	if l.settleTries < 2 || len(l.settled) != 0 {
+		t.Errorf("%d tries, settled %v; want retries, then giving up", l.settleTries, l.settled)
+	}
+}
+
+// TestCheckpoints: a checkpoint is due every CheckpointEvery output tokens, never
+// while one is in flight; Settle waits for the one in flight.
+func TestCheckpoints(t *testing.T) {
+	cfg := &tenant.Config{ID: "acme"}
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	l := &ledger{checkpoints: make(chan budget.Charge)}
+	m := &meter.Meter{Ledger: l, CheckpointEvery: 100}
+	tk, _, err := m.Admit(context.Background(), cfg, now, meter.Cost{RequestID: "r1", Input: 10, Output: 1000}, http.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.CheckpointDue(99) {
+		t.Error("due before CheckpointEvery tokens")
+	}
+	if !tk.CheckpointDue(100) {
+		t.Fatal("not due at CheckpointEvery tokens")
+	}
+	first := budget.Charge{Input: 10, Output: 100, Model: "echo/echo-1"}
+	tk.Checkpoint(context.Background(), first)
+	if tk.CheckpointDue(250) {
+		t.Error("due while the last checkpoint is in flight")
+	}
+	l.checkpoints <- first // the write ends
+	for !tk.CheckpointDue(250) {
+		time.Sleep(time.Millisecond) // the ticket sees the write ended
+	}
+	second := budget.Charge{Input: 10, Output: 250, Model: "echo/echo-1"}
+	tk.Checkpoint(context.Background(), second)
+	go func() { l.checkpoints <- second }()
+	tk.Settle(context.Background(), budget.Charge{Input: 10, Output: 300})
+	if len(l.checkpointed) != 2 || len(l.settled) != 1 {
+		t.Errorf("checkpoints %v, settlements %v", l.checkpointed, l.settled)
+	}
+	if tk.CheckpointDue(1000) {
+		t.Error("due after settlement")
+	}
+	var none *meter.Ticket
+	if none.CheckpointDue(1000) {
+		t.Error("an unmetered request checkpoints")
+	}
 }
 
 func TestAdmit(t *testing.T) {

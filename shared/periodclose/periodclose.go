@@ -43,8 +43,11 @@ type Result struct {
 	Tenants        int   `json:"tenants"`
 	Returned       int   `json:"returnedReservations"`
 	ReturnedTokens int64 `json:"returnedTokens"`
-	DaysWritten    int   `json:"daysWritten"`
-	PurgedItems    int   `json:"purgedItems"` // of deleted tenants
+	// ChargedTokens is what returned reservations' checkpoints charged: tokens a
+	// crashed stream had served.
+	ChargedTokens int64 `json:"chargedTokens"`
+	DaysWritten   int   `json:"daysWritten"`
+	PurgedItems   int   `json:"purgedItems"` // of deleted tenants
 }
 
 // Run closes periods for every tenant at now. A failure for one tenant does not
@@ -138,10 +141,12 @@ func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now
 				return fmt.Errorf("periodclose: %s: %w", id, err)
 			}
 			if ok {
+				charged := min(r.Served.Input+r.Served.Output, r.Tokens)
 				res.Returned++
-				res.ReturnedTokens += r.Tokens
+				res.ReturnedTokens += r.Tokens - charged
+				res.ChargedTokens += charged
 				log.WarnContext(ctx, "returned expired reservation", "tenantId", id, "requestId", r.RequestID,
-					"tokens", r.Tokens, "leaseExpired", r.Lease)
+					"tokens", r.Tokens, "chargedTokens", charged, "leaseExpired", r.Lease)
 			}
 		}
 	}

@@ -41,11 +41,14 @@ type Period struct {
 
 // DayRow is one day of history.
 type DayRow struct {
-	Date         string              `json:"date"`
-	InputTokens  int64               `json:"inputTokens"`
-	OutputTokens int64               `json:"outputTokens"`
-	Requests     int64               `json:"requests"`
-	ByModel      map[string]ModelRow `json:"byModel"`
+	Date         string `json:"date"`
+	InputTokens  int64  `json:"inputTokens"`
+	OutputTokens int64  `json:"outputTokens"`
+	Requests     int64  `json:"requests"`
+	// OverrunTokens is what providers served beyond the output limit they were
+	// given: in inputTokens and outputTokens, not charged to the budget.
+	OverrunTokens int64               `json:"overrunTokens"`
+	ByModel       map[string]ModelRow `json:"byModel"`
 }
 
 // ModelRow is one model's share of a day.
@@ -111,7 +114,7 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 				s = *live
 			}
 		}
-		row := DayRow{Date: dp.Date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, Requests: s.Requests,
+		row := DayRow{Date: dp.Date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, Requests: s.Requests, OverrunTokens: s.OverrunTokens,
 			ByModel: make(map[string]ModelRow, len(s.ByModel))}
 		for m, st := range s.ByModel {
 			row.ByModel[m] = ModelRow(st)

@@ -25,6 +25,7 @@ func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m, &ddb)) }
 type process struct {
 	URL string
 	Out *gatewaytest.SyncBuffer
+	Cmd *exec.Cmd
 }
 
 // startProcesses runs n local gateway processes (the real functions/local binary)
@@ -73,7 +74,7 @@ func startLogged(t *testing.T, n int, table, logLevel string, env ...string) []p
 		})
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		waitHealthy(t, url)
-		procs = append(procs, process{URL: url, Out: out})
+		procs = append(procs, process{URL: url, Out: out, Cmd: cmd})
 	}
 	return procs
 }

@@ -11,10 +11,14 @@ import (
 // failed attempts, and that neither keys nor conversation content reach the log.
 func TestRequestLog(t *testing.T) {
 	t.Parallel()
-	g := newGateway(t, nil)
+	g := newGateway(t, map[string]string{"MODELS": catalog + ",openai/gpt-d"})
 	key := g.tenant("logged", map[string]any{"default": "openai/gpt-a", "fallbacks": []string{"openai/gpt-b"}})
 	g.OpenAI.Set("gpt-a", openaitest.Script{Status: 429})
 	g.OpenAI.Set("gpt-c", openaitest.Script{Status: 401, ErrorMessage: "Incorrect API key provided: " + upstreamKey})
+	// A validation error that quotes the prompt, as providers' do: the client's
+	// to read, not the log's.
+	const quoted = "Invalid 'messages[0].content': 'zebra-marker-7731 confidential words' is not allowed"
+	g.OpenAI.Set("gpt-d", openaitest.Script{Status: 400, ErrorMessage: quoted})
 
 	const marker = "zebra-marker-7731 confidential words"
 	const trace = "Root=1-6745a1b2-0123456789abcdef01234567"
@@ -33,6 +37,7 @@ func TestRequestLog(t *testing.T) {
 		{"native echo streamed", "/chat", map[string]any{"modelId": "echo/echo-1", "messages": msgs, "stream": true}, 200, "echo/echo-1", 1, "ok"},
 		{"native bedrock", "/chat", map[string]any{"modelId": bedrockModel, "messages": msgs}, 200, bedrockModel, 1, "ok"},
 		{"provider refuses our key", "/v1/chat/completions", map[string]any{"model": "openai/gpt-c", "messages": msgs}, 502, "openai/gpt-c", 1, "provider_error"},
+		{"provider quotes the prompt", "/v1/chat/completions", map[string]any{"model": "openai/gpt-d", "messages": msgs}, 400, "openai/gpt-d", 1, "provider_error"},
 	}
 	ids := map[string]string{} // request id -> request name
 	for _, rq := range requests {
@@ -43,6 +48,9 @@ func TestRequestLog(t *testing.T) {
 		ids[r.Header.Get("x-request-id")] = rq.name
 		if strings.Contains(string(r.Body), upstreamKey) {
 			t.Errorf("%s: the gateway's provider key reached the client: %s", rq.name, r.Body)
+		}
+		if rq.model == "openai/gpt-d" && !strings.Contains(string(r.Body), quoted) {
+			t.Errorf("%s: the provider's message did not reach the client: %s", rq.name, r.Body)
 		}
 	}
 	rejected := g.do("POST", "/v1/chat/completions", key, `{"messages":[{"role":"user","content":"`+marker+`"}],"n":0}`, "X-Amzn-Trace-Id", trace)
@@ -90,7 +98,7 @@ func TestRequestLog(t *testing.T) {
 	}
 
 	// One "attempt failed" line per failed attempt, saying why.
-	failed := g.Logs.WaitLines(t, 3, waitTimeout, func(m map[string]any) bool { return m["msg"] == "attempt failed" })
+	failed := g.Logs.WaitLines(t, 4, waitTimeout, func(m map[string]any) bool { return m["msg"] == "attempt failed" })
 	reasons := map[string]int{}
 	for _, l := range failed {
 		reasons[l["model"].(string)+" "+l["reason"].(string)]++
@@ -98,8 +106,13 @@ func TestRequestLog(t *testing.T) {
 			t.Errorf("attempt failed line %v", l)
 		}
 	}
-	if reasons["openai/gpt-a rate_limited"] != 2 || reasons["openai/gpt-c auth"] != 1 || len(failed) != 3 {
-		t.Errorf("attempt failed lines by model and reason = %v, want gpt-a rate_limited twice, gpt-c auth once", reasons)
+	if reasons["openai/gpt-a rate_limited"] != 2 || reasons["openai/gpt-c auth"] != 1 || reasons["openai/gpt-d bad_request"] != 1 || len(failed) != 4 {
+		t.Errorf("attempt failed lines by model and reason = %v, want gpt-a rate_limited twice, gpt-c and gpt-d once", reasons)
+	}
+	for _, l := range failed {
+		if l["model"] == "openai/gpt-d" && !strings.Contains(l["err"].(string), "[provider message withheld, ") {
+			t.Errorf("the attempt line does not say the provider's message was withheld: %v", l)
+		}
 	}
 	// Per-attempt lines carry the request's id, so they join its request line.
 	for _, l := range failed {

@@ -47,7 +47,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--host", "127.0.0.1")
+	cmd := exec.Command(bin[0], append(bin[1:], "--port", strconv.Itoa(port), "--host", "127.0.0.1")...)
 	// Its own pipe, not the test binary's stderr: a child holding the test's
 	// output open can cut what go test prints. Only the start of its output is
 	// kept, for the errors below.
@@ -155,25 +155,26 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func findDynalite() (string, error) {
-	if p, err := exec.LookPath("dynalite"); err == nil {
-		return p, nil
-	}
+// findDynalite returns the command that starts dynalite: the project's
+// wrapper (tests/tools/dynalite.js, which survives clients that hang up
+// mid-request) under node when npm installed dynalite, else a dynalite on PATH.
+func findDynalite() ([]string, error) {
 	dir, err := os.Getwd()
-	if err != nil {
-		return "", ErrNotInstalled
-	}
-	for {
-		p := filepath.Join(dir, "tests", "tools", "node_modules", ".bin", "dynalite")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+	for err == nil {
+		tools := filepath.Join(dir, "tests", "tools")
+		if _, err := os.Stat(filepath.Join(tools, "node_modules", "dynalite", "cli.js")); err == nil {
+			return []string{"node", filepath.Join(tools, "dynalite.js")}, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", ErrNotInstalled
+			break
 		}
 		dir = parent
 	}
+	if p, err := exec.LookPath("dynalite"); err == nil {
+		return []string{p}, nil
+	}
+	return nil, ErrNotInstalled
 }
 
 // Main is a TestMain body: it starts a server, stores it in *srv, runs the tests

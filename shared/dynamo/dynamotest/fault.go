@@ -35,6 +35,7 @@ const (
 	HoldAnswer               // forward it, then hold its answer until Release
 	Stall                    // forward nothing and answer nothing until Release or the caller gives up
 	Refuse                   // answer 500 InternalServerError without forwarding
+	Lose                     // forward it (the write lands), then answer 500 as if it had failed
 )
 
 // Faulty returns a fault proxy in front of s; every call passes until Set says
@@ -63,6 +64,12 @@ func (s *Server) Faulty(tb testing.TB) *Fault {
 			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault"}`)
+			return
+		case Lose:
+			proxy.ServeHTTP(httptest.NewRecorder(), r)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault after the call landed"}`)
 			return
 		case Stall:
 			select {
