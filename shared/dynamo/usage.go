@@ -115,15 +115,26 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 		if errors.As(err, &ccf) {
 			// DynamoDB returns the item that failed the condition (dynalite does
 			// not): the fresh view without a second round trip.
-			if ccf.Item != nil {
-				view = decodeView(ccf.Item, ps.Day)
-			} else if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
-				return budget.Admitted{}, err
+			item := ccf.Item
+			if item == nil {
+				if item, err = s.readItem(ctx, pk, sk); err != nil {
+					return budget.Admitted{}, err
+				}
 			}
-			continue
-		}
-		if err != nil {
+			// The SDK retried a write that had landed (its answer was lost or
+			// late): the reservation is this request's own, so it is admitted.
+			if _, mine := item["res#"+a.RequestID]; mine {
+				out = item
+			} else {
+				view = decodeView(item, ps.Day)
+				continue
+			}
+		} else if err != nil {
 			return budget.Admitted{}, fmt.Errorf("dynamo: admit %s: %w", a.RequestID, err)
+		}
+		if rec, ok := out["res#"+a.RequestID].(*types.AttributeValueMemberM); ok {
+			amount = getN(rec.Value, "n") // the landed write's (output may have been clamped differently)
+			output = amount - a.Prompt
 		}
 		fresh := hint{used: budget.Used{Day: getN(out, "used#"+ps.Day), Month: getN(out, attrUsed)}, tats: map[string]int64{}}
 		adm := budget.Admitted{
@@ -200,13 +211,22 @@ func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Pe
 // readView reads the usage item consistently: committed tokens of the month and
 // of day, and the rate-limit states.
 func (s *Store) readView(ctx context.Context, pk, sk, day string) (hint, error) {
+	item, err := s.readItem(ctx, pk, sk)
+	if err != nil {
+		return hint{}, err
+	}
+	return decodeView(item, day), nil
+}
+
+// readItem reads the usage item consistently.
+func (s *Store) readItem(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return hint{}, fmt.Errorf("dynamo: read usage: %w", err)
+		return nil, fmt.Errorf("dynamo: read usage: %w", err)
 	}
-	return decodeView(res.Item, day), nil
+	return res.Item, nil
 }
 
 func decodeView(item map[string]types.AttributeValue, day string) hint {

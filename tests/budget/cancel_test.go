@@ -112,3 +112,36 @@ func TestAdmissionPastTheRequestTimeout(t *testing.T) {
 		t.Errorf("a timeout during admission is logged as an error:\n%s", g.Logs.String())
 	}
 }
+
+// TestAdmissionRetriedAfterItLanded: when an admission write lands but its
+// answer comes too late (past DYNAMODB_ATTEMPT_TIMEOUT), the SDK's retry meets
+// the reservation the first attempt wrote. That reservation is the request's
+// own: it is admitted on it (not refused as contended, which would leave it
+// open), served, and settled once.
+func TestAdmissionRetriedAfterItLanded(t *testing.T) {
+	t.Parallel()
+	f := dynamotest.Require(t, ddb).Faulty(t)
+	g := gatewaytest.Start(t, f.Server, map[string]string{"DYNAMODB_ATTEMPT_TIMEOUT": "1s"}, nil)
+	key := g.NewTenant("acme", map[string]any{"tokenBudget": map[string]any{"daily": 100000}})
+	if r := g.Do("POST", "/v1/chat/completions", key, ask("warm up", 4)); r.Status != 200 {
+		t.Fatalf("warm-up: %d %s", r.Status, r.Body)
+	}
+	before := monthUsage(t, g, "acme").Days["25"].Used
+	var held atomic.Bool
+	f.Set(func(op string, body []byte) dynamotest.Action {
+		if op == "UpdateItem" && bytes.Contains(body, []byte("#res = :rec")) && held.CompareAndSwap(false, true) {
+			return dynamotest.HoldAnswer // lands; its answer outlives the attempt
+		}
+		return dynamotest.Pass
+	})
+	t.Cleanup(func() { f.Set(nil); f.Release() })
+	r := g.Do("POST", "/v1/chat/completions", key, ask("admit me once", 8))
+	if r.Status != 200 || !held.Load() {
+		t.Fatalf("chat: %d %s (held: %v)", r.Status, r.Body, held.Load())
+	}
+	total := int64(r.JSON(t)["usage"].(map[string]any)["total_tokens"].(float64))
+	mu := monthUsage(t, g, "acme")
+	if d := mu.Days["25"]; d.Used-before != total || d.Reserved != 0 || len(mu.Reservations) != 0 || mu.Stats["25"].Requests != 2 {
+		t.Errorf("day %+v, stats %+v, open %v; want %d more tokens, charged once", d, mu.Stats["25"], mu.Reservations, total)
+	}
+}
