@@ -89,7 +89,17 @@ func (t *Tenants) Authenticate(r *http.Request) (tenant.Config, error) {
 		return tenant.Config{}, err
 	}
 	if cfg.Incarnation != kr.incarnation {
-		return tenant.Config{}, errUnauthenticated // a key of a deleted tenant of the same id
+		// Either the key is of a deleted tenant of the same id, or the cached
+		// configuration is: a tenant re-created under the id must not wait for
+		// TENANT_CACHE_TTL before its keys work. The store decides.
+		if cfg, err = t.load(ctx, kr.tenantID); errors.Is(err, tenant.ErrNotFound) {
+			return tenant.Config{}, errUnauthenticated
+		} else if err != nil {
+			return tenant.Config{}, err
+		}
+		if cfg.Incarnation != kr.incarnation {
+			return tenant.Config{}, errUnauthenticated // a key of a deleted tenant of the same id
+		}
 	}
 	web.InfoFrom(ctx).SetTenant(cfg.ID)
 	return cfg, nil
@@ -101,6 +111,12 @@ func (t *Tenants) Config(ctx context.Context, id string) (tenant.Config, error) 
 	if c, ok := t.configs.Get(id, now); ok {
 		return c, nil
 	}
+	return t.load(ctx, id)
+}
+
+// load reads a tenant's configuration from the store into the cache.
+func (t *Tenants) load(ctx context.Context, id string) (tenant.Config, error) {
+	now := t.now()
 	c, err := t.store.GetTenant(ctx, id)
 	if errors.Is(err, tenant.ErrNotFound) {
 		return tenant.Config{}, err

@@ -224,3 +224,24 @@ func scopeItems(t *testing.T, srv *dynamotest.Server, table, scope string) int {
 	}
 	return n
 }
+
+// TestTenantRecreatedWhileCached: a tenant re-created under an id whose old
+// configuration is still in the gateway's tenant cache can use its new keys at
+// once, not after TENANT_CACHE_TTL.
+func TestTenantRecreatedWhileCached(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, map[string]string{"MODELS": "echo/echo-1"})
+	old := g.NewTenant("acme", reuseTenant)
+	if r := g.Do("GET", "/usage", old, nil); r.Status != 200 { // caches the configuration
+		t.Fatalf("old tenant: %d %s", r.Status, r.Body)
+	}
+	if r := g.Admin("DELETE", "/admin/tenants/acme", nil); r.Status != 204 {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+	}
+	fresh := g.NewTenant("acme", reuseTenant)
+	for _, path := range []string{"/usage", "/sessions", "/v1/models"} {
+		if r := g.Do("GET", path, fresh, nil); r.Status != 200 {
+			t.Errorf("GET %s with the new tenant's key: %d %s", path, r.Status, r.Body)
+		}
+	}
+}
