@@ -67,11 +67,9 @@ func (s *Store) LookupKey(ctx context.Context, hash string) (tenant.Key, error) 
 	return k, nil
 }
 
-// ListKeys returns the keys of a tenant's scope, revoked ones included, in key id
-// order.
-func (s *Store) ListKeys(ctx context.Context, scope string) ([]tenant.Key, error) {
-	var out []tenant.Key
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+// keysOf queries the index for the keys of a tenant's scope, in key id order.
+func (s *Store) keysOf(scope string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		IndexName:                aws.String(IndexGSI1),
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
@@ -79,7 +77,14 @@ func (s *Store) ListKeys(ctx context.Context, scope string) ([]tenant.Key, error
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(tenantPK(scope)), ":prefix": str("KEY#"),
 		},
-	})
+	}
+}
+
+// ListKeys returns the keys of a tenant's scope, revoked ones included, in key id
+// order.
+func (s *Store) ListKeys(ctx context.Context, scope string) ([]tenant.Key, error) {
+	var out []tenant.Key
+	p := dynamodb.NewQueryPaginator(s.db, s.keysOf(scope))
 	for p.HasMorePages() {
 		res, err := p.NextPage(ctx)
 		if err != nil {

@@ -79,15 +79,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, now, sweepAt time.T
 // name only deleted ones; the job checks).
 func (s *Store) Purge(ctx context.Context, scope string) (int, error) {
 	n := 0
-	keys, err := s.queryKeys(ctx, &dynamodb.QueryInput{
-		TableName:                aws.String(s.table),
-		IndexName:                aws.String(IndexGSI1),
-		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrGSI1PK, "#sk": attrGSI1SK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(tenantPK(scope)), ":prefix": str("KEY#"),
-		},
-	})
+	keys, err := s.queryKeys(ctx, s.keysOf(scope))
 	if err != nil {
 		return n, err
 	}

@@ -320,6 +320,8 @@ var defaulted = map[string]string{
 	"RESPONSE_RETENTION":        "30 days, as OpenAI keeps stored responses",
 	"DYNAMODB_ATTEMPT_TIMEOUT":  "5s per DynamoDB attempt: a single-digit-millisecond call that has not answered by then is stalled",
 	"DYNAMODB_TIMEOUT":          "10s per DynamoDB call, retries included: a stalled table fails closed with 503 within it",
+	"SETTLE_WINDOW":             "20s of settlement retries: with REQUEST_TIMEOUT 870s and a 5s checkpoint wait, inside the 900s function timeout",
+	"STREAM_CHECKPOINT_TOKENS":  "1000 output tokens between checkpoints of a stream: what a crash may leave uncharged",
 	"METRICS_ENABLED":           "true: the dashboard and alarms read these metrics",
 	"IMAGE_FETCH_MAX_BYTES":     "5 MiB: above Bedrock's 3.75 MB per image, which Bedrock's check refuses with its own 400",
 	"IMAGE_FETCH_TIMEOUT":       "5s per image, far inside the request timeout",
