@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tollgate/tollgate/shared/ratelimit"
 )
 
 // Period is a budget period.
@@ -130,4 +132,7 @@ type Reservation struct {
 	// After the reservation: committed tokens in each period, for the remaining
 	// headers.
 	Used Used
+	// TokenRate is what the tokens-per-minute limit counted at admission (zero
+	// without that limit): settlement gives back what the request did not use.
+	TokenRate ratelimit.Cost
 }

@@ -26,7 +26,7 @@ func daySK(date string) string { return "DAY#" + date }
 // the reservation was already settled or returned (by its request, or by another
 // job run).
 func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error) {
-	err := s.close(ctx, tenantID, month, r.RequestID, r.Day, r.Tokens, r.Served, true)
+	err := s.close(ctx, tenantID, month, r.RequestID, r.Day, r.Tokens, r.Served, -1)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil

@@ -147,6 +147,9 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 			tat := getN(out, "tat#"+c.Name)
 			fresh.tats[c.Name] = tat
 			adm.Rates[c.Name] = c.StateAt(tat, now)
+			if c.Name == ratelimit.Tokens {
+				adm.Reservation.TokenRate = c
+			}
 		}
 		s.hints.put(pk+sk, fresh)
 		return adm, nil
@@ -245,7 +248,7 @@ func decodeView(item map[string]types.AttributeValue, day string) hint {
 // usage counters. It is idempotent: a reservation that is already settled (or
 // returned by the period-close job) is left alone and Settle returns nil.
 func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charge) error {
-	err := s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, r.Tokens, c, false)
+	err := s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, r.Tokens, c, r.TokenRate.Refund(c.Input+c.Output))
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return nil // settled already
@@ -258,10 +261,13 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charg
 
 // close removes reservation requestID (tokens reserved on day) from the usage
 // item of tenantID's month, charging c (at most the reservation) and adding it to
-// the day's statistics; expired counts it as returned by the period-close job.
+// the day's statistics. rateRefund > 0 moves the tokens-per-minute TAT back by
+// that much (ns): what the request did not use of its rate estimate. rateRefund
+// < 0 marks the period-close job's return of an expired reservation.
 // Conditional on the reservation still being there: ConditionalCheckFailed means
 // it was closed already.
-func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, tokens int64, c budget.Charge, expired bool) error {
+func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, tokens int64, c budget.Charge, rateRefund int64) error {
+	expired := rateRefund < 0
 	charged := min(c.Input+c.Output, tokens)
 	names := map[string]string{"#used": attrUsed, "#day": "used#" + day, "#res": "res#" + requestID}
 	values := map[string]types.AttributeValue{":delta": num(charged - tokens)}
@@ -278,6 +284,10 @@ func (s *Store) close(ctx context.Context, tenantID, month, requestID, day strin
 	if over := c.Input + c.Output - charged; over > 0 {
 		names["#over"], values[":over"] = "over#"+day, num(over)
 		add += ", #over :over"
+	}
+	if rateRefund > 0 {
+		names["#tpm"], values[":refund"] = "tat#"+ratelimit.Tokens, num(-rateRefund)
+		add += ", #tpm :refund"
 	}
 	if expired {
 		names["#expired"] = "expired#" + day

@@ -42,6 +42,16 @@ func (c Cost) Increment() int64 {
 	return c.Units * (windowNanos / c.Limit)
 }
 
+// Refund returns how far to move the TAT back once the request is known to
+// have used only used of its Units (0 when it used them all): a request is
+// charged what it used, not what it might have used.
+func (c Cost) Refund(used int64) int64 {
+	if c.Limit <= 0 || used >= c.Units {
+		return 0
+	}
+	return (c.Units - max(used, 0)) * (windowNanos / c.Limit)
+}
+
 // Fits reports whether the request could ever pass: no more units than the limit.
 func (c Cost) Fits() bool { return c.Units <= c.Limit }
 

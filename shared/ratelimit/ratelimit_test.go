@@ -92,3 +92,16 @@ func TestTokens(t *testing.T) {
 		t.Errorf("state = %+v, want 2000 remaining, reset 48s", st)
 	}
 }
+
+func TestRefund(t *testing.T) {
+	c := ratelimit.Cost{Name: ratelimit.Tokens, Limit: 1000, Units: 600}
+	per := int64(time.Minute) / 1000
+	for _, tc := range []struct{ used, want int64 }{{100, 500 * per}, {0, 600 * per}, {600, 0}, {900, 0}, {-5, 600 * per}} {
+		if got := c.Refund(tc.used); got != tc.want {
+			t.Errorf("Refund(%d) = %d, want %d", tc.used, got, tc.want)
+		}
+	}
+	if got := (ratelimit.Cost{}).Refund(0); got != 0 {
+		t.Errorf("no limit: Refund = %d", got)
+	}
+}
