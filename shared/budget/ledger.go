@@ -85,3 +85,7 @@ type OpenReservation struct {
 	// charges when the request never settles.
 	Served Charge
 }
+
+// Charged is what closing the reservation on its last checkpoint charges:
+// what was served, never more than was reserved.
+func (r OpenReservation) Charged() int64 { return min(r.Served.Input+r.Served.Output, r.Tokens) }

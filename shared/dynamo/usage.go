@@ -123,18 +123,16 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 			}
 			// The SDK retried a write that had landed (its answer was lost or
 			// late): the reservation is this request's own, so it is admitted.
-			if _, mine := item["res#"+a.RequestID]; mine {
-				out = item
-			} else {
+			rec, mine := item["res#"+a.RequestID].(*types.AttributeValueMemberM)
+			if !mine {
 				view = decodeView(item, ps.Day)
 				continue
 			}
+			out = item
+			amount = getN(rec.Value, "n") // the landed write's (its output may have been clamped otherwise)
+			output = amount - a.Prompt
 		} else if err != nil {
 			return budget.Admitted{}, fmt.Errorf("dynamo: admit %s: %w", a.RequestID, err)
-		}
-		if rec, ok := out["res#"+a.RequestID].(*types.AttributeValueMemberM); ok {
-			amount = getN(rec.Value, "n") // the landed write's (output may have been clamped differently)
-			output = amount - a.Prompt
 		}
 		fresh := hint{used: budget.Used{Day: getN(out, "used#"+ps.Day), Month: getN(out, attrUsed)}, tats: map[string]int64{}}
 		adm := budget.Admitted{

@@ -141,7 +141,7 @@ func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now
 				return fmt.Errorf("periodclose: %s: %w", id, err)
 			}
 			if ok {
-				charged := min(r.Served.Input+r.Served.Output, r.Tokens)
+				charged := r.Charged()
 				res.Returned++
 				res.ReturnedTokens += r.Tokens - charged
 				res.ChargedTokens += charged

@@ -108,12 +108,13 @@ func TestCrashMidStreamChargesCheckpoint(t *testing.T) {
 	st := dynamo.New(srv.Client(), table)
 	ctx := context.Background()
 	month := budget.PeriodsAt(time.Now()).Month
+	scope := dynamotest.Scope(t, st, "acme")
 	var open budget.OpenReservation
 	for open.Served.Output < 2000 { // two checkpoints at least
 		if _, err := rd.ReadString('\n'); err != nil {
 			t.Fatalf("the stream ended before two checkpoints: %v", err)
 		}
-		mu, err := st.MonthUsage(ctx, dynamotest.Scope(t, st, "acme"), month)
+		mu, err := st.MonthUsage(ctx, scope, month)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +136,7 @@ func TestCrashMidStreamChargesCheckpoint(t *testing.T) {
 	if err != nil || run.Returned != 1 {
 		t.Fatalf("job after the lease: %+v, %v", run, err)
 	}
-	mu, err := st.MonthUsage(ctx, dynamotest.Scope(t, st, "acme"), month)
+	mu, err := st.MonthUsage(ctx, scope, month)
 	if err != nil {
 		t.Fatal(err)
 	}
