@@ -92,7 +92,7 @@ BENCH_OUT   ?= tests/bench/testdata
 BENCH_COUNT ?= 6
 BENCH_TIME  ?= 200ms
 BENCH_FLAGS ?=
-BENCH_PKGS  := ./shared/sse ./shared/gateway ./shared/tokens ./shared/tenant ./shared/provider/openai ./tests/bench
+BENCH_PKGS  := ./shared/dynamo ./shared/sse ./shared/gateway ./shared/tokens ./shared/tenant ./shared/provider/openai ./tests/bench
 bench: tools
 	@mkdir -p $(BENCH_OUT) .build/bench
 	set -o pipefail; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee $(BENCH_OUT)/micro.txt

@@ -72,6 +72,7 @@ func Register(mux *http.ServeMux, d Deps, guard func(http.Handler) http.Handler)
 	route("GET /admin/tenants/{id}/keys", h.listKeys)
 	route("DELETE /admin/tenants/{id}/keys/{keyId}", h.revokeKey)
 	route("GET /admin/tenants/{id}/usage", h.usage)
+	route("GET /admin/tenants/{id}/usage/requests", h.usageRecords)
 }
 
 func tenantID(r *http.Request) (string, error) {
@@ -293,6 +294,15 @@ func (h handler) usage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	usage.Serve(w, r, h.Store, &cfg, h.Now())
+	return nil
+}
+
+func (h handler) usageRecords(w http.ResponseWriter, r *http.Request) error {
+	cfg, err := h.tenant(r)
+	if err != nil {
+		return err
+	}
+	usage.ServeRecords(w, r, h.Store, &cfg)
 	return nil
 }
 

@@ -98,6 +98,7 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 		})
 		o.APIOptions = append(o.APIOptions, callDeadline(cfg.DynamoDBTimeout))
 	}), cfg.TableName)
+	store.RecordTTL = cfg.UsageRecordRetention
 	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
 	if cfg.MetricsEnabled {
 		a.Metrics = &telemetry.Metrics{Namespace: cfg.MetricsNamespace, PerTenant: cfg.MetricsPerTenant, Out: os.Stdout}
@@ -134,7 +135,7 @@ func (a *App) Chat() http.Handler { return a.handler("chat", a.registerChat) }
 // Sessions returns the sessions function's routes: /sessions...
 func (a *App) Sessions() http.Handler { return a.handler("sessions", a.registerSessions) }
 
-// Usage returns the usage function's routes: GET /usage.
+// Usage returns the usage function's routes: GET /usage, GET /usage/requests.
 func (a *App) Usage() http.Handler { return a.handler("usage", a.registerUsage) }
 
 // Embeddings returns the embeddings function's route: POST /v1/embeddings.
@@ -159,6 +160,9 @@ func (a *App) registerSessions(mux *http.ServeMux) {
 func (a *App) registerUsage(mux *http.ServeMux) {
 	mux.Handle("GET /usage", a.Tenants.Require(a.Log, func(w http.ResponseWriter, r *http.Request, cfg tenant.Config) {
 		usage.Serve(w, r, a.Store, &cfg, a.Now())
+	}))
+	mux.Handle("GET /usage/requests", a.Tenants.Require(a.Log, func(w http.ResponseWriter, r *http.Request, cfg tenant.Config) {
+		usage.ServeRecords(w, r, a.Store, &cfg)
 	}))
 }
 

@@ -34,8 +34,8 @@ type Tenants struct {
 }
 
 type keyResult struct {
-	tenantID, incarnation string
-	unknown               bool // cached miss: unknown or revoked
+	tenantID, incarnation, keyID string
+	unknown                      bool // cached miss: unknown or revoked
 }
 
 // NewTenants returns a resolver caching keys for keyTTL and configurations for
@@ -74,7 +74,7 @@ func (t *Tenants) Authenticate(r *http.Request) (tenant.Config, error) {
 		case err != nil:
 			return tenant.Config{}, storeDown(err)
 		default:
-			kr = keyResult{tenantID: k.TenantID, incarnation: k.Incarnation}
+			kr = keyResult{tenantID: k.TenantID, incarnation: k.Incarnation, keyID: k.ID}
 		}
 		t.keys.Put(hash, kr, now)
 	}
@@ -101,7 +101,9 @@ func (t *Tenants) Authenticate(r *http.Request) (tenant.Config, error) {
 			return tenant.Config{}, errUnauthenticated // a key of a deleted tenant of the same id
 		}
 	}
-	web.InfoFrom(ctx).SetTenant(cfg.ID)
+	info := web.InfoFrom(ctx)
+	info.SetTenant(cfg.ID)
+	info.SetKey(kr.keyID)
 	return cfg, nil
 }
 

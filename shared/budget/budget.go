@@ -128,6 +128,8 @@ type Reservation struct {
 	RequestID string
 	Month     string // the period item it lives in
 	Day       string
+	At        time.Time // admission: the usage record's time
+	Meta      Meta
 	Tokens    int64 // reserved tokens (0 when the tenant has no budget)
 	// After the reservation: committed tokens in each period, for the remaining
 	// headers.

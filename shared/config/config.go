@@ -47,6 +47,7 @@ type Config struct {
 	SessionMaxAge          time.Duration // SESSION_MAX_AGE
 	SessionHistoryTokens   int           // SESSION_HISTORY_TOKENS
 	ResponseRetention      time.Duration // RESPONSE_RETENTION: how long stored Responses API answers are kept
+	UsageRecordRetention   time.Duration // USAGE_RECORD_RETENTION: how long per-request usage records are kept
 	MetricsEnabled         bool          // METRICS_ENABLED
 	MetricsNamespace       string        // METRICS_NAMESPACE
 	MetricsPerTenant       bool          // METRICS_PER_TENANT
@@ -155,6 +156,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SessionMaxAge = durationVar(getenv, "SESSION_MAX_AGE", 30*24*time.Hour, bad)
 	c.SessionHistoryTokens = intVar(getenv, "SESSION_HISTORY_TOKENS", 8000, 1, 1<<24, bad)
 	c.ResponseRetention = durationVar(getenv, "RESPONSE_RETENTION", 30*24*time.Hour, bad)
+	c.UsageRecordRetention = durationVar(getenv, "USAGE_RECORD_RETENTION", 90*24*time.Hour, bad)
 	for _, h := range strings.Split(getenv("IMAGE_FETCH_HOSTS"), ",") {
 		switch h = strings.ToLower(strings.TrimSpace(h)); {
 		case h == "":
@@ -168,7 +170,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ImageFetchTimeout = durationVar(getenv, "IMAGE_FETCH_TIMEOUT", 5*time.Second, bad)
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
-		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "SETTLE_WINDOW": c.SettleWindow, "WRITE_TIMEOUT": c.WriteTimeout,
+		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "USAGE_RECORD_RETENTION": c.UsageRecordRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "SETTLE_WINDOW": c.SettleWindow, "WRITE_TIMEOUT": c.WriteTimeout,
 		"IDLE_TIMEOUT": c.IdleTimeout, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
 		if d == 0 {
 			bad(name, "must be greater than zero")

@@ -15,32 +15,49 @@ import (
 )
 
 // Ledger items: pk TENANT#<id>, sk DAY#<yyyy-mm-dd>, one per tenant per closed UTC
-// day, written by the period-close job from the month's usage item. They hold the
-// day's settled usage (input, output, requests, per model) as a JSON document and
-// outlive the usage item's TTL.
+// day, written once by the period-close job from the day's usage records, when
+// they are final (no reservation admitted that day is still open). They hold the
+// sums of the records (input, output, cached, requests, per model) as a JSON
+// document and outlive the records' TTL.
 func daySK(date string) string { return "DAY#" + date }
 
-// ReturnReservation closes an expired reservation: it charges what the request
-// last checkpointed (r.Served, nothing without a checkpoint), returns the rest of
-// its tokens to the budget and removes it, exactly once. It reports false when
-// the reservation was already settled or returned (by its request, or by another
-// job run).
-func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error) {
-	err := s.close(ctx, tenantID, month, r.RequestID, r.Day, r.Tokens, r.Served, -1)
+// ReturnReservation closes an expired reservation, exactly once: it writes the
+// request's usage record, charging what the request last checkpointed (r.Served,
+// nothing without a checkpoint), and returns the rest of its tokens to the
+// budget. When the request wrote its own record first (it settled, but died
+// before closing its reservation), that record is what is charged. It reports
+// the record that stands, and false when the reservation was already closed (by
+// its request, or by another job run).
+func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (budget.Record, bool, error) {
+	at := r.At
+	if at.IsZero() { // a reservation from before admission times were kept
+		at = r.Lease
+	}
+	rec := budget.NewRecord(budget.Reservation{RequestID: r.RequestID, At: at, Tokens: r.Tokens}, r.Served)
+	rec.Outcome = budget.OutcomeExpired
+	if rec.Source != budget.SourceNone {
+		rec.Source = budget.SourceCheckpoint
+	}
+	rec, err := s.putRecord(ctx, tenantID, rec)
+	if err != nil {
+		return rec, false, fmt.Errorf("dynamo: return reservation %s: %w", r.RequestID, err)
+	}
+	err = s.close(ctx, tenantID, month, r.RequestID, r.Day, r.Tokens, rec.Charged, 0)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return false, nil
+		return rec, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("dynamo: return reservation %s: %w", r.RequestID, err)
+		return rec, false, fmt.Errorf("dynamo: return reservation %s: %w", r.RequestID, err)
 	}
-	return true, nil
+	return rec, true, nil
 }
 
 // ledgerDoc is the JSON document of a ledger item.
 type ledgerDoc struct {
 	InputTokens   int64                  `json:"inputTokens"`
 	OutputTokens  int64                  `json:"outputTokens"`
+	CachedTokens  int64                  `json:"cachedTokens,omitempty"`
 	Requests      int64                  `json:"requests"`
 	OverrunTokens int64                  `json:"overrunTokens,omitempty"`
 	ByModel       map[string]ledgerModel `json:"byModel"`
@@ -50,11 +67,13 @@ type ledgerDoc struct {
 type ledgerModel struct {
 	InputTokens  int64 `json:"inputTokens"`
 	OutputTokens int64 `json:"outputTokens"`
+	CachedTokens int64 `json:"cachedTokens,omitempty"`
 	Requests     int64 `json:"requests"`
 }
 
 func toLedgerDoc(d budget.DayStats) ledgerDoc {
-	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, Requests: d.Requests, OverrunTokens: d.OverrunTokens}
+	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, CachedTokens: d.CachedTokens, Requests: d.Requests,
+		OverrunTokens: d.OverrunTokens}
 	if d.ByModel != nil {
 		doc.ByModel = make(map[string]ledgerModel, len(d.ByModel))
 		for m, st := range d.ByModel {
@@ -65,8 +84,8 @@ func toLedgerDoc(d budget.DayStats) ledgerDoc {
 }
 
 func (doc ledgerDoc) day(date string) budget.DayStats {
-	d := budget.DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, Requests: doc.Requests,
-		OverrunTokens: doc.OverrunTokens}
+	d := budget.DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, CachedTokens: doc.CachedTokens,
+		Requests: doc.Requests, OverrunTokens: doc.OverrunTokens}
 	if doc.ByModel != nil {
 		d.ByModel = make(map[string]budget.ModelStats, len(doc.ByModel))
 		for m, st := range doc.ByModel {

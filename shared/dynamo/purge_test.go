@@ -112,8 +112,8 @@ func TestDeleteTenantPurgesEverything(t *testing.T) {
 	fill(t, st, acme)
 	fill(t, st, neighbour)
 	before := items(t, st, srv.Client())
-	if n := len(of(before, "acme")); n != 8 {
-		t.Fatalf("acme has %d items before the delete, want 8 (configuration, key, usage, day, session, 2 turns, response):\n%s", n, strings.Join(before, "\n"))
+	if n := len(of(before, "acme")); n != 9 {
+		t.Fatalf("acme has %d items before the delete, want 9 (configuration, key, usage, usage record, day, session, 2 turns, response):\n%s", n, strings.Join(before, "\n"))
 	}
 
 	if err := st.DeleteTenant(ctx, "acme", t0, t0.Add(time.Hour)); err != nil {
@@ -141,8 +141,8 @@ func TestDeleteTenantPurgesEverything(t *testing.T) {
 	// What a request of the deleted tenant still running writes lands in the
 	// old scope, which the next purge deletes and the new tenant never sees.
 	fill(t, st, acme)
-	if n, err := st.Purge(ctx, acme.Scope()); err != nil || n != 7 {
-		t.Errorf("Purge of late writes = %d, %v; want 7 items", n, err)
+	if n, err := st.Purge(ctx, acme.Scope()); err != nil || n != 8 {
+		t.Errorf("Purge of late writes = %d, %v; want 8 items", n, err)
 	}
 	if left := of(items(t, st, srv.Client()), "acme"); len(left) != 1 || left[0] != "TENANT#acme CONFIG" {
 		t.Errorf("acme after the second purge: %v, want only the new configuration", left)

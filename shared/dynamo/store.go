@@ -16,6 +16,8 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	hints hints // last seen state of usage items, to shape the next write
+	// RecordTTL is how long usage records are kept (0: DefaultRecordTTL).
+	RecordTTL time.Duration
 }
 
 // New returns a Store on table.

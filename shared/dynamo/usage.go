@@ -17,23 +17,24 @@ import (
 	"github.com/tollgate/tollgate/shared/ratelimit"
 )
 
-// Usage items: pk TENANT#<id>, sk USAGE#<yyyy-mm>, one per tenant per UTC month.
-// In one item, so that one conditional UpdateItem admits a request against every
-// limit at once:
+// Usage items (the admission item): pk TENANT#<scope>, sk USAGE#<yyyy-mm>, one per
+// tenant per UTC month. In one item, so that one conditional UpdateItem admits a
+// request against every limit at once. It holds only what admission decides on,
+// so its size does not grow with traffic, the day of the month or the number of
+// models (at most about 600 bytes plus the reservations in flight):
 //
 //	used               committed tokens this month (settled + reserved)
 //	used#<dd>          committed tokens on day dd
-//	res#<requestId>    a reservation: {n: tokens, day: dd, lease: unix seconds}, and
-//	                   once a long stream checkpoints what it served: {in, out, model}
+//	res#<requestId>    a reservation: {n: tokens, day: dd, at: admission (unix
+//	                   ns), lease: unix seconds}, and once a long stream
+//	                   checkpoints what it served: {in, out, model}
 //	tat#requests       rate-limit state (GCRA theoretical arrival time, ns)
 //	tat#tokens
-//	in#<dd>, out#<dd>, req#<dd>                 settled usage of day dd
-//	in#<dd>#<model>, out#<dd>#<model>, req#<dd>#<model>   the same per model
-//	over#<dd>          tokens served beyond reservations on day dd (counted in
-//	                   in/out, not in used)
 //	ttl                expiry (epoch seconds), 400 days after the month ends
 //
-// See docs/budgets.md and docs/adrs/0004-rate-limits.md.
+// What requests used is in their usage records (records.go), written before
+// their reservation is closed. See docs/budgets.md and
+// docs/adrs/0004-rate-limits.md.
 const (
 	attrUsed = "used"
 	attrTTL  = AttrTTL
@@ -136,10 +137,11 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 		}
 		fresh := hint{used: budget.Used{Day: getN(out, "used#"+ps.Day), Month: getN(out, attrUsed)}, tats: map[string]int64{}}
 		adm := budget.Admitted{
-			Reservation: budget.Reservation{TenantID: a.TenantID, RequestID: a.RequestID, Month: ps.Month, Day: ps.Day, Tokens: amount, Used: fresh.used},
-			Output:      output,
-			Clamped:     output < a.MaxOutput,
-			Rates:       map[string]ratelimit.State{},
+			Reservation: budget.Reservation{TenantID: a.TenantID, RequestID: a.RequestID, Month: ps.Month, Day: ps.Day,
+				At: a.Now, Meta: a.Meta, Tokens: amount, Used: fresh.used},
+			Output:  output,
+			Clamped: output < a.MaxOutput,
+			Rates:   map[string]ratelimit.State{},
 		}
 		for _, c := range a.Rates {
 			tat := getN(out, "tat#"+c.Name)
@@ -160,7 +162,7 @@ func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Pe
 	values := map[string]types.AttributeValue{
 		":amt": num(amount),
 		":rec": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-			"n": num(amount), "day": str(ps.Day), "lease": num(a.Now.Add(a.Lease).Unix()),
+			"n": num(amount), "day": str(ps.Day), "at": num(a.Now.UnixNano()), "lease": num(a.Now.Add(a.Lease).Unix()),
 		}},
 		":ttl": num(ps.MonthReset.AddDate(0, 0, 400).Unix()),
 	}
@@ -240,13 +242,20 @@ func decodeView(item map[string]types.AttributeValue, day string) hint {
 	return h
 }
 
-// Settle replaces a reservation with what the request used: it releases the
-// reserved tokens and adds the real ones (never more than were reserved, so no
-// settled request pushes usage past a limit), and adds the day's and the model's
-// usage counters. It is idempotent: a reservation that is already settled (or
-// returned by the period-close job) is left alone and Settle returns nil.
+// Settle closes a reservation with what the request used, exactly once: it
+// writes the request's usage record, then releases the reserved tokens and
+// charges the real ones (never more than were reserved, so no settled request
+// pushes usage past a limit) and refunds the tokens-per-minute estimate it did
+// not use. Each write is conditional, so Settle may be retried after any
+// failure: a record already written (by an earlier try, or by the period-close
+// job that closed the reservation meanwhile) is the one charged, and a
+// reservation already closed is left alone.
 func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charge) error {
-	err := s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, r.Tokens, c, r.TokenRate.Refund(c.Input+c.Output))
+	rec, err := s.putRecord(ctx, r.TenantID, budget.NewRecord(r, c))
+	if err != nil {
+		return fmt.Errorf("dynamo: settle %s: %w", r.RequestID, err)
+	}
+	err = s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, r.Tokens, rec.Charged, r.TokenRate.Refund(rec.Input+rec.Output))
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return nil // settled already
@@ -258,39 +267,17 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charg
 }
 
 // close removes reservation requestID (tokens reserved on day) from the usage
-// item of tenantID's month, charging c (at most the reservation) and adding it to
-// the day's statistics. rateRefund > 0 moves the tokens-per-minute TAT back by
-// that much (ns): what the request did not use of its rate estimate. rateRefund
-// < 0 marks the period-close job's return of an expired reservation.
-// Conditional on the reservation still being there: ConditionalCheckFailed means
-// it was closed already.
-func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, tokens int64, c budget.Charge, rateRefund int64) error {
-	expired := rateRefund < 0
-	charged := min(c.Input+c.Output, tokens)
+// item of tenantID's month, charging charged tokens in its place. rateRefund > 0
+// moves the tokens-per-minute TAT back by that much (ns): what the request did
+// not use of its rate estimate. Conditional on the reservation still being
+// there: ConditionalCheckFailed means it was closed already.
+func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, tokens, charged, rateRefund int64) error {
 	names := map[string]string{"#used": attrUsed, "#day": "used#" + day, "#res": "res#" + requestID}
 	values := map[string]types.AttributeValue{":delta": num(charged - tokens)}
 	add := "#used :delta, #day :delta"
-	if !expired || c != (budget.Charge{}) { // a settled request counts even when it used nothing
-		names["#in"], names["#out"], names["#req"] = "in#"+day, "out#"+day, "req#"+day
-		values[":in"], values[":out"], values[":one"] = num(c.Input), num(c.Output), num(1)
-		add += ", #in :in, #out :out, #req :one"
-		if c.Model != "" {
-			names["#min"], names["#mout"], names["#mreq"] = "in#"+day+"#"+c.Model, "out#"+day+"#"+c.Model, "req#"+day+"#"+c.Model
-			add += ", #min :in, #mout :out, #mreq :one"
-		}
-	}
-	if over := c.Input + c.Output - charged; over > 0 {
-		names["#over"], values[":over"] = "over#"+day, num(over)
-		add += ", #over :over"
-	}
 	if rateRefund > 0 {
 		names["#tpm"], values[":refund"] = "tat#"+ratelimit.Tokens, num(-rateRefund)
 		add += ", #tpm :refund"
-	}
-	if expired {
-		names["#expired"] = "expired#" + day
-		values[":one"] = num(1)
-		add += ", #expired :one"
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
@@ -341,17 +328,10 @@ func (s *Store) MonthUsage(ctx context.Context, tenantID, month string) (budget.
 }
 
 func decodeMonth(month string, item map[string]types.AttributeValue) budget.MonthUsage {
-	mu := budget.MonthUsage{Month: month, Days: map[string]budget.PeriodUsage{}, Stats: map[string]*budget.DayStats{}}
+	mu := budget.MonthUsage{Month: month, Days: map[string]budget.PeriodUsage{}}
 	committedDays := map[string]int64{}
-	stat := func(day string) *budget.DayStats {
-		if mu.Stats[day] == nil {
-			mu.Stats[day] = &budget.DayStats{Date: month + "-" + day, ByModel: map[string]budget.ModelStats{}}
-		}
-		return mu.Stats[day]
-	}
 	for name, v := range item {
 		kind, rest, _ := strings.Cut(name, "#")
-		day, model, perModel := strings.Cut(rest, "#")
 		switch kind {
 		case "used":
 			if rest == "" {
@@ -366,36 +346,10 @@ func decodeMonth(month string, item map[string]types.AttributeValue) budget.Mont
 			}
 			r := budget.OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC(),
 				Served: budget.Charge{Input: getN(m.Value, "in"), Output: getN(m.Value, "out"), Model: getS(m.Value, "model")}}
+			if at := getN(m.Value, "at"); at != 0 {
+				r.At = time.Unix(0, at).UTC()
+			}
 			mu.Reservations = append(mu.Reservations, r)
-		case "over":
-			stat(rest).OverrunTokens = getN(item, name)
-		case "in", "out", "req":
-			n := getN(item, name)
-			d := stat(day)
-			ms := d.ByModel[model]
-			switch kind {
-			case "in":
-				if perModel {
-					ms.InputTokens = n
-				} else {
-					d.InputTokens = n
-				}
-			case "out":
-				if perModel {
-					ms.OutputTokens = n
-				} else {
-					d.OutputTokens = n
-				}
-			case "req":
-				if perModel {
-					ms.Requests = n
-				} else {
-					d.Requests = n
-				}
-			}
-			if perModel {
-				d.ByModel[model] = ms
-			}
 		}
 	}
 	// "used" counters hold settled plus reserved tokens; split them.

@@ -9,6 +9,7 @@ import (
 	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/tokens"
+	"github.com/tollgate/tollgate/shared/web"
 )
 
 // HeaderMaxTokensClamped is the output limit a request was given when its budget
@@ -32,12 +33,13 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 		Output:       maxOut,
 		RateEstimate: int64(tokens.RequestEstimate(&x.c.req)) + maxOut,
 		OutputParam:  "max_tokens",
+		Meta:         budget.Meta{KeyID: web.InfoFrom(ctx).Key(), User: x.c.req.User, Route: RouteChatCompletions},
 	}
 	switch {
 	case x.c.native:
-		cost.OutputParam = "maxTokens"
+		cost.OutputParam, cost.Meta.Route = "maxTokens", RouteChat
 	case x.c.resp != nil:
-		cost.OutputParam = "max_output_tokens"
+		cost.OutputParam, cost.Meta.Route = "max_output_tokens", RouteResponses
 	}
 	// Now as late as possible: instances' stamps reach the store in another order.
 	t, refusal, err := x.h.meter.Admit(ctx, cfg, x.h.Now(), cost, w.Header())
@@ -73,14 +75,27 @@ func (x *exchange) settle(ctx context.Context) {
 	x.ticket.Settle(ctx, x.charge())
 }
 
-// charge is what the request has used so far: nothing before the provider
-// answered anything.
+// Routes, as usage records name them.
+const (
+	RouteChatCompletions = "chat.completions" // POST /v1/chat/completions
+	RouteResponses       = "responses"        // POST /v1/responses
+	RouteChat            = "chat"             // POST /chat (native)
+	RouteEmbeddings      = "embeddings"       // POST /v1/embeddings
+)
+
+// charge is what the request has used so far (nothing before the provider
+// answered anything), and how it went.
 func (x *exchange) charge() budget.Charge {
+	c := budget.Charge{Attempts: x.attempts, Outcome: x.outcome, Latency: x.h.Now().Sub(x.start), TTFT: x.ttft}
+	if x.attempts > 0 {
+		c.Model = x.model.String()
+	}
 	if x.usage == nil && x.outBytes == 0 {
-		return budget.Charge{}
+		return c
 	}
 	u := x.finalUsage()
-	return budget.Charge{Input: int64(u.InputTokens), Output: int64(u.OutputTokens), Model: x.model.String()}
+	c.Input, c.Output, c.Cached, c.Estimated = int64(u.InputTokens), int64(u.OutputTokens), int64(u.CacheReadTokens), u.Estimated
+	return c
 }
 
 // checkpoint records, every so many output tokens of a stream, what it has

@@ -291,7 +291,8 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if h.meter != nil {
 		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req),
-			RateEstimate: int64(inputEstimate(&c.req))}
+			RateEstimate: int64(inputEstimate(&c.req)),
+			Meta:         budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}}
 		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
 		if errors.Is(err, meter.ErrClientGone) {
 			outcome = admissionEnded(ctx, w, r, err)
@@ -320,7 +321,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	attemptsMade = tried
 	if err != nil {
 		outcome = "provider_error"
-		ticket.Settle(ctx, budget.Charge{}) // nothing was embedded
+		ticket.Settle(ctx, budget.Charge{Model: modelName, Attempts: tried, Outcome: outcome, Latency: h.Now().Sub(start)}) // nothing was embedded
 		reject(failure(err, ctx.Err()))
 		return
 	}
@@ -328,7 +329,8 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		res.InputTokens, estimated = inputEstimate(&req), true
 	}
 	usage = res.InputTokens
-	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName})
+	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName, Estimated: estimated,
+		Attempts: tried, Outcome: "ok", Latency: h.Now().Sub(start)})
 	src := plan.Source
 
 	out := embeddingsResponse{Object: "list", Model: modelName, Data: make([]embeddingItem, len(res.Vectors))}

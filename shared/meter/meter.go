@@ -87,6 +87,8 @@ type Cost struct {
 	// a request that can never fit its tokens-per-minute limit ("max_tokens");
 	// "" for routes without output.
 	OutputParam string
+	// Meta describes the request for its usage record.
+	Meta budget.Meta
 }
 
 // Ticket is an admitted request, until it is settled. Its methods are for the
@@ -134,6 +136,7 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 		Prompt:    c.Input,
 		MaxOutput: c.Output,
 		Lease:     m.Lease,
+		Meta:      c.Meta,
 	}
 	if a.Budget.MinOutput == 0 {
 		a.Budget.MinOutput = tenant.DefaultMinOutputTokens
@@ -149,7 +152,7 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 	adm, err := m.Ledger.Admit(actx, a)
 	if ctx.Err() != nil {
 		if err == nil {
-			(&Ticket{m: m, Admitted: adm}).Settle(ctx, budget.Charge{})
+			(&Ticket{m: m, Admitted: adm}).Settle(ctx, budget.Charge{Outcome: "client_gone"})
 		}
 		return nil, ClientGone, fmt.Errorf("%w: %w", ErrClientGone, ctx.Err())
 	}

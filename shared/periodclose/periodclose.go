@@ -2,8 +2,8 @@
 // it, since counters are period-keyed and a new day or month starts at zero by
 // itself. It does the two things only a job can: it returns reservations whose
 // request died without settling (a Lambda timeout or crash), once their lease has
-// expired, and it copies each closed UTC day's usage into the durable ledger that
-// GET /usage?days=N reads. It also finishes the deletion of deleted tenants'
+// expired, writing their usage records, and it sums each closed UTC day's usage
+// records into the durable ledger that GET /usage?days=N reads. It also finishes the deletion of deleted tenants'
 // data (see dynamo.Purge). Running it twice, or two copies at once, changes
 // nothing more than running it once.
 package periodclose
@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/budget"
@@ -24,7 +23,8 @@ import (
 type Store interface {
 	ListTenants(ctx context.Context, limit int, cursor string) ([]tenant.Config, string, error)
 	MonthUsage(ctx context.Context, tenantID, month string) (budget.MonthUsage, error)
-	ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (bool, error)
+	ReturnReservation(ctx context.Context, tenantID, month string, r budget.OpenReservation) (budget.Record, bool, error)
+	RecordStats(ctx context.Context, scope string, from, to time.Time) (map[string]*budget.DayStats, error)
 	PutDay(ctx context.Context, tenantID string, d budget.DayStats, closedAt time.Time) error
 	Days(ctx context.Context, tenantID, first, last string) (map[string]budget.DayStats, error)
 	GetTenant(ctx context.Context, id string) (tenant.Config, error)
@@ -33,10 +33,15 @@ type Store interface {
 	EndPurge(ctx context.Context, scope string) error
 }
 
-// CatchUpDays is how many closed days each run (re)writes into the ledger, so a
-// run that failed or was skipped is made good by the next ones, and a settlement
-// that lands just after midnight still reaches yesterday's ledger entry.
+// CatchUpDays is how many closed days each run writes into the ledger when they
+// lack an entry, so a run that failed or was skipped is made good by the next
+// ones.
 const CatchUpDays = 3
+
+// ClockSkew is how long after a day ends the job waits before it takes the
+// day's records as final: an instance whose clock is behind may still admit a
+// request stamped with that day.
+const ClockSkew = time.Minute
 
 // Result counts what one run did.
 type Result struct {
@@ -114,74 +119,63 @@ func purge(ctx context.Context, st Store, log *slog.Logger, now time.Time, res *
 
 func closeTenant(ctx context.Context, st Store, log *slog.Logger, id string, now time.Time, res *Result) error {
 	today := budget.PeriodsAt(now)
-	months := map[string]budget.MonthUsage{}
-	month := func(m string) (budget.MonthUsage, error) {
-		if mu, ok := months[m]; ok {
-			return mu, nil
-		}
+	// (a) Expired reservations, this month's and last month's. What stays open
+	// holds the ledger back: its day's records are not all written yet.
+	var open time.Time // the earliest admission still open (zero: from before admissions were kept)
+	held := false      // some reservation is open
+	for _, m := range []string{today.Month, budget.PeriodsAt(now.AddDate(0, -1, 0)).Month} {
 		mu, err := st.MonthUsage(ctx, id, m)
 		if err != nil {
-			return mu, fmt.Errorf("periodclose: %s: %w", id, err)
-		}
-		months[m] = mu
-		return mu, nil
-	}
-	// (a) Expired reservations, this month's and last month's.
-	for _, m := range []string{today.Month, budget.PeriodsAt(now.AddDate(0, -1, 0)).Month} {
-		mu, err := month(m)
-		if err != nil {
-			return err
+			return fmt.Errorf("periodclose: %s: %w", id, err)
 		}
 		for _, r := range mu.Reservations {
 			if !r.Lease.Before(now) {
+				if !held || r.At.Before(open) {
+					open, held = r.At, true
+				}
 				continue
 			}
-			ok, err := st.ReturnReservation(ctx, id, m, r)
+			rec, ok, err := st.ReturnReservation(ctx, id, m, r)
 			if err != nil {
 				return fmt.Errorf("periodclose: %s: %w", id, err)
 			}
 			if ok {
-				charged := r.Charged()
 				res.Returned++
-				res.ReturnedTokens += r.Tokens - charged
-				res.ChargedTokens += charged
+				res.ReturnedTokens += r.Tokens - rec.Charged
+				res.ChargedTokens += rec.Charged
 				log.WarnContext(ctx, "returned expired reservation", "tenantId", id, "requestId", r.RequestID,
-					"tokens", r.Tokens, "chargedTokens", charged, "leaseExpired", r.Lease)
+					"tokens", r.Tokens, "chargedTokens", rec.Charged, "outcome", rec.Outcome, "leaseExpired", r.Lease)
 			}
 		}
 	}
-	// (b) The closed days into the ledger, where it lacks them or differs: a run
-	// that changes nothing writes nothing.
-	have, err := st.Days(ctx, id, budget.PeriodsAt(now.AddDate(0, 0, -CatchUpDays)).Date, budget.PeriodsAt(now.AddDate(0, 0, -1)).Date)
+	// (b) The closed days into the ledger, once each, when their records are
+	// final: none of their reservations is open. A run that changes nothing
+	// writes nothing.
+	first := budget.PeriodsAt(now.AddDate(0, 0, -CatchUpDays))
+	have, err := st.Days(ctx, id, first.Date, budget.PeriodsAt(now.AddDate(0, 0, -1)).Date)
 	if err != nil {
 		return fmt.Errorf("periodclose: %s: %w", id, err)
 	}
-	for i := 1; i <= CatchUpDays; i++ {
+	for i := CatchUpDays; i >= 1; i-- {
 		p := budget.PeriodsAt(now.AddDate(0, 0, -i))
-		mu, err := month(p.Month)
-		if err != nil {
-			return err
-		}
-		d := budget.DayStats{Date: p.Date, ByModel: map[string]budget.ModelStats{}}
-		if s := mu.Stats[p.Day]; s != nil {
-			d = *s
-		}
-		old, ok := have[p.Date]
-		if (!ok && d.Requests == 0) || (ok && reflect.DeepEqual(normal(old), normal(d))) {
+		if _, ok := have[p.Date]; ok {
 			continue
 		}
-		if err := st.PutDay(ctx, id, d, now); err != nil {
+		if held && open.Before(p.DayReset) || now.Before(p.DayReset.Add(ClockSkew)) {
+			break // this day and the later ones wait for that request
+		}
+		stats, err := st.RecordStats(ctx, id, p.DayReset.AddDate(0, 0, -1), p.DayReset)
+		if err != nil {
+			return fmt.Errorf("periodclose: %s: %w", id, err)
+		}
+		d := stats[p.Date]
+		if d == nil {
+			continue // no requests that day
+		}
+		if err := st.PutDay(ctx, id, *d, now); err != nil {
 			return fmt.Errorf("periodclose: %s: %w", id, err)
 		}
 		res.DaysWritten++
 	}
 	return nil
-}
-
-// normal makes empty and nil per-model maps compare equal.
-func normal(d budget.DayStats) budget.DayStats {
-	if len(d.ByModel) == 0 {
-		d.ByModel = nil
-	}
-	return d
 }

@@ -1,9 +1,11 @@
-// Package usage serves a tenant's token usage: GET /usage for the calling tenant
-// and GET /admin/tenants/{id}/usage for operators, in the same shape.
+// Package usage serves a tenant's token usage: GET /usage (totals, budgets and
+// day history) and GET /usage/requests (per-request usage records) for the
+// calling tenant, and the same under /admin/tenants/{id}/ for operators.
 package usage
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,6 +20,8 @@ import (
 type Store interface {
 	MonthUsage(ctx context.Context, tenantID, month string) (budget.MonthUsage, error)
 	Days(ctx context.Context, tenantID, first, last string) (map[string]budget.DayStats, error)
+	RecordStats(ctx context.Context, scope string, from, to time.Time) (map[string]*budget.DayStats, error)
+	RecordStore
 }
 
 // Report is the body of a usage response.
@@ -44,6 +48,7 @@ type DayRow struct {
 	Date         string `json:"date"`
 	InputTokens  int64  `json:"inputTokens"`
 	OutputTokens int64  `json:"outputTokens"`
+	CachedTokens int64  `json:"cachedTokens"` // of inputTokens, read from the provider's prompt cache
 	Requests     int64  `json:"requests"`
 	// OverrunTokens is what providers served beyond the output limit they were
 	// given: in inputTokens and outputTokens, not charged to the budget.
@@ -55,6 +60,7 @@ type DayRow struct {
 type ModelRow struct {
 	InputTokens  int64 `json:"inputTokens"`
 	OutputTokens int64 `json:"outputTokens"`
+	CachedTokens int64 `json:"cachedTokens"`
 	Requests     int64 `json:"requests"`
 }
 
@@ -91,31 +97,46 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 		return r, nil
 	}
 	// Closed days come from the ledger the period-close job writes; today, and any
-	// closed day the job has not reached yet, from the live usage items.
+	// closed day the job has not written (yet, or ever: a day without requests),
+	// are summed from the usage records, one query per run of such days.
 	ledger, err := st.Days(ctx, cfg.Scope(), budget.PeriodsAt(now.AddDate(0, 0, -(days-1))).Date, ps.Date)
 	if err != nil {
 		return Report{}, err
 	}
-	months := map[string]budget.MonthUsage{ps.Month: cur}
+	delete(ledger, ps.Date)
+	live := map[string]*budget.DayStats{}
+	for i := 0; i < days; {
+		if _, ok := ledger[budget.PeriodsAt(now.AddDate(0, 0, -i)).Date]; ok {
+			i++
+			continue
+		}
+		j := i // days i..j-1 back lack a ledger entry
+		for j < days {
+			if _, ok := ledger[budget.PeriodsAt(now.AddDate(0, 0, -j)).Date]; ok {
+				break
+			}
+			j++
+		}
+		to := budget.PeriodsAt(now.AddDate(0, 0, -i)).DayReset
+		sums, err := st.RecordStats(ctx, cfg.Scope(), to.AddDate(0, 0, i-j), to)
+		if err != nil {
+			return Report{}, err
+		}
+		maps.Copy(live, sums)
+		i = j
+	}
 	r.History = []DayRow{}
 	for i := range days {
-		dp := budget.PeriodsAt(now.AddDate(0, 0, -i))
-		s, ok := ledger[dp.Date]
-		if !ok || i == 0 {
-			mu, ok := months[dp.Month]
-			if !ok {
-				if mu, err = st.MonthUsage(ctx, cfg.Scope(), dp.Month); err != nil {
-					return Report{}, err
-				}
-				months[dp.Month] = mu
-			}
-			s = budget.DayStats{}
-			if live := mu.Stats[dp.Day]; live != nil {
-				s = *live
+		date := budget.PeriodsAt(now.AddDate(0, 0, -i)).Date
+		s, ok := ledger[date]
+		if !ok {
+			s = budget.DayStats{Date: date}
+			if d := live[date]; d != nil {
+				s = *d
 			}
 		}
-		row := DayRow{Date: dp.Date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, Requests: s.Requests, OverrunTokens: s.OverrunTokens,
-			ByModel: make(map[string]ModelRow, len(s.ByModel))}
+		row := DayRow{Date: date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, CachedTokens: s.CachedTokens,
+			Requests: s.Requests, OverrunTokens: s.OverrunTokens, ByModel: make(map[string]ModelRow, len(s.ByModel))}
 		for m, st := range s.ByModel {
 			row.ByModel[m] = ModelRow(st)
 		}

@@ -34,6 +34,7 @@ type Info struct {
 	RequestID string
 	TraceID   string
 	tenant    atomic.Pointer[string]
+	key       atomic.Pointer[string]
 	attrs     atomic.Pointer[[]slog.Attr]
 }
 
@@ -43,6 +44,17 @@ func (i *Info) SetTenant(id string) { i.tenant.Store(&id) }
 // Tenant returns the tenant recorded by SetTenant, or "".
 func (i *Info) Tenant() string {
 	if p := i.tenant.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// SetKey records the id of the API key the request authenticated with.
+func (i *Info) SetKey(id string) { i.key.Store(&id) }
+
+// Key returns the key id recorded by SetKey, or "".
+func (i *Info) Key() string {
+	if p := i.key.Load(); p != nil {
 		return *p
 	}
 	return ""

@@ -141,7 +141,7 @@ func TestAdmissionRetriedAfterItLanded(t *testing.T) {
 	}
 	total := int64(r.JSON(t)["usage"].(map[string]any)["total_tokens"].(float64))
 	mu := monthUsage(t, g, "acme")
-	if d := mu.Days["25"]; d.Used-before != total || d.Reserved != 0 || len(mu.Reservations) != 0 || mu.Stats["25"].Requests != 2 {
-		t.Errorf("day %+v, stats %+v, open %v; want %d more tokens, charged once", d, mu.Stats["25"], mu.Reservations, total)
+	if d, st := mu.Days["25"], dayStats(t, g, "acme"); d.Used-before != total || d.Reserved != 0 || len(mu.Reservations) != 0 || st.Requests != 2 {
+		t.Errorf("day %+v, stats %+v, open %v; want %d more tokens, charged once", d, st, mu.Reservations, total)
 	}
 }

@@ -162,7 +162,21 @@ func proveBudget(t *testing.T, table string, daily int64, results []outcome) []o
 	if day.Reserved != 0 || len(mu.Reservations) != 0 {
 		t.Errorf("reservations left after every request ended: %d tokens, %v", day.Reserved, mu.Reservations)
 	}
-	if st := mu.Stats[budget.PeriodsAt(time.Now()).Day]; st == nil || st.Requests != int64(len(admitted)) {
+	// The usage records are the requests: one each, and their charges are what
+	// the budget counted.
+	scope := dynamotest.Scope(t, st, "acme")
+	recs, _, err := st.Records(context.Background(), scope, budget.RecordQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var charged int64
+	for _, r := range recs {
+		charged += r.Charged
+	}
+	if len(recs) != len(admitted) || charged != day.Used {
+		t.Errorf("%d usage records charging %d tokens; want %d records charging %d", len(recs), charged, len(admitted), day.Used)
+	}
+	if st := dynamotest.Stats(t, st, scope, budget.PeriodsAt(time.Now()).Date); st.Requests != int64(len(admitted)) {
 		t.Errorf("day stats = %+v, want %d requests", st, len(admitted))
 	}
 	return admitted

@@ -21,12 +21,12 @@ import (
 	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
 
-// isSettle tells a settlement write from the other usage writes: admission
-// sets the reservation, a checkpoint sets fields in it, settlement (and the
-// job's return, which adds expired#) removes it.
+// isSettle tells a settlement's closing write from the other usage writes:
+// admission sets the reservation, a checkpoint sets fields in it, settlement
+// (and the job's return) removes it.
 func isSettle(op string, body []byte) bool {
 	s := string(body)
-	return op == "UpdateItem" && strings.Contains(s, "REMOVE #res") && !strings.Contains(s, "expired#")
+	return op == "UpdateItem" && strings.Contains(s, "REMOVE #res")
 }
 
 // TestSettlementRetried: a settlement whose write lands but whose answer is
@@ -58,7 +58,7 @@ func TestSettlementRetried(t *testing.T) {
 	}
 	total := int64(r.JSON(t)["usage"].(map[string]any)["total_tokens"].(float64))
 	mu := monthUsage(t, g, "acme")
-	if d, st := mu.Days["25"], mu.Stats["25"]; d.Used != total || d.Reserved != 0 || len(mu.Reservations) != 0 || st == nil || st.Requests != 1 {
+	if d, st := mu.Days["25"], dayStats(t, g, "acme"); d.Used != total || d.Reserved != 0 || len(mu.Reservations) != 0 || st.Requests != 1 {
 		t.Errorf("after %d settle calls: day %+v, stats %+v, open %v; want %d tokens charged once", settles.Load(), d, st, mu.Reservations, total)
 	}
 	if n := settles.Load(); n < 7 {
@@ -142,9 +142,9 @@ func TestCrashMidStreamChargesCheckpoint(t *testing.T) {
 	}
 	last := mu.Reservations
 	day := budget.PeriodsAt(time.Now()).Day
-	stats := mu.Stats[day]
+	stats := dynamotest.Stats(t, st, scope, budget.PeriodsAt(time.Now()).Date)
 	charged := open.Served.Input + open.Served.Output
-	if len(last) != 0 || stats == nil || stats.OutputTokens < open.Served.Output || mu.Days[day].Used != run.ChargedTokens ||
+	if len(last) != 0 || stats.OutputTokens < open.Served.Output || mu.Days[day].Used != run.ChargedTokens ||
 		run.ChargedTokens < charged || stats.Requests != 1 || stats.ByModel["openai/gpt-4o-mini"].Requests != 1 {
 		t.Errorf("after the job: used %d, stats %+v, open %v, run %+v; want the last checkpoint (at least %d tokens) charged",
 			mu.Days[day].Used, stats, last, run, charged)
@@ -180,8 +180,8 @@ func TestProviderOverrun(t *testing.T) {
 		t.Fatalf("chat: %d %s", r.Status, r.Body)
 	}
 	mu := monthUsage(t, g, "acme")
-	d, st := mu.Days["25"], mu.Stats["25"]
-	if d.Used > 1000 || d.Used == 0 || st == nil || st.OutputTokens != 1600 || st.InputTokens != 12 ||
+	d, st := mu.Days["25"], dayStats(t, g, "acme")
+	if d.Used > 1000 || d.Used == 0 || st.OutputTokens != 1600 || st.InputTokens != 12 ||
 		d.Used+st.OverrunTokens != st.InputTokens+st.OutputTokens {
 		t.Fatalf("day %+v, stats %+v: want the reservation charged and the rest counted as overrun", d, st)
 	}
@@ -193,4 +193,53 @@ func TestProviderOverrun(t *testing.T) {
 	g.Logs.WaitLines(t, 1, 10*time.Second, func(m map[string]any) bool {
 		return m["msg"] == "usage beyond the reservation" && m["model"] == "openai/gpt-4o-mini" && m["usedTokens"] == 1612.0
 	})
+}
+
+// TestCrashBetweenSettlementWrites: a settlement whose first write (the usage
+// record) lands and whose second (closing the reservation) never does, as when
+// the process dies between them, leaves the reservation open; the period-close
+// job closes it with the request's own record: the charge is what the client
+// was told, once, with one record, and /usage agrees with it.
+func TestCrashBetweenSettlementWrites(t *testing.T) {
+	t.Parallel()
+	f := dynamotest.Require(t, ddb).Faulty(t)
+	g := gatewaytest.Start(t, f.Server, map[string]string{"SETTLE_WINDOW": "300ms"}, nil)
+	key := g.NewTenant("acme", map[string]any{"tokenBudget": map[string]any{"daily": 100000}})
+	var puts, closes atomic.Int32
+	f.Set(func(op string, body []byte) dynamotest.Action {
+		switch {
+		case op == "PutItem" && strings.Contains(string(body), `"REQ#`):
+			puts.Add(1)
+		case isSettle(op, body):
+			closes.Add(1)
+			return dynamotest.Refuse
+		}
+		return dynamotest.Pass
+	})
+	r := g.Do("POST", "/v1/chat/completions", key, ask("settle me halfway", 8))
+	if r.Status != 200 {
+		t.Fatalf("chat: %d %s", r.Status, r.Body)
+	}
+	total := int64(r.JSON(t)["usage"].(map[string]any)["total_tokens"].(float64))
+	f.Set(nil)
+	if mu := monthUsage(t, g, "acme"); len(mu.Reservations) != 1 || puts.Load() == 0 || closes.Load() == 0 {
+		t.Fatalf("after the cut settlement: %+v (%d record puts, %d closes); want the reservation open", mu, puts.Load(), closes.Load())
+	}
+
+	run, err := periodclose.Run(context.Background(), g.App.Store, quiet, g.Clock.Now().Add(20*time.Minute))
+	if err != nil || run.Returned != 1 || run.ChargedTokens != total {
+		t.Fatalf("job: %+v, %v; want the reservation closed charging the record's %d tokens", run, err, total)
+	}
+	mu := monthUsage(t, g, "acme")
+	recs := g.Do("GET", "/usage/requests", key, nil).JSON(t)["data"].([]any)
+	u := g.Do("GET", "/usage?days=1", key, nil).JSON(t)
+	day := u["history"].([]any)[0].(map[string]any)
+	if len(mu.Reservations) != 0 || mu.Days["25"].Used != total || len(recs) != 1 ||
+		recs[0].(map[string]any)["chargedTokens"] != float64(total) || recs[0].(map[string]any)["outcome"] != "ok" ||
+		day["requests"] != 1.0 || day["inputTokens"].(float64)+day["outputTokens"].(float64) != float64(total) {
+		t.Errorf("after the job: day %+v, records %v, history %v; want %d tokens charged once", mu.Days["25"], recs, day, total)
+	}
+	if again, err := periodclose.Run(context.Background(), g.App.Store, quiet, g.Clock.Now().Add(40*time.Minute)); err != nil || again.Returned != 0 {
+		t.Errorf("a second run: %+v, %v", again, err)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/dynamo"
 )
 
@@ -138,6 +139,23 @@ func Scope(tb testing.TB, st *dynamo.Store, id string) string {
 		tb.Fatalf("scope of tenant %s: %v", id, err)
 	}
 	return cfg.Scope()
+}
+
+// Stats sums the usage records of a tenant's scope on date (yyyy-mm-dd).
+func Stats(tb testing.TB, st *dynamo.Store, scope, date string) budget.DayStats {
+	tb.Helper()
+	day, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sums, err := st.RecordStats(context.Background(), scope, day, day.AddDate(0, 0, 1))
+	if err != nil {
+		tb.Fatalf("usage records of %s on %s: %v", scope, date, err)
+	}
+	if d := sums[date]; d != nil {
+		return *d
+	}
+	return budget.DayStats{Date: date}
 }
 
 // NewStore returns a store on a fresh table.
