@@ -59,6 +59,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME) ./shared/provider/openai
 	go test -run '^$$' -fuzz '^FuzzExample$$' -fuzztime $(FUZZTIME) ./shared/schema
 	go test -run '^$$' -fuzz '^FuzzDecodeEmbeddings$$' -fuzztime $(FUZZTIME) ./shared/gateway
+	go test -run '^$$' -fuzz '^FuzzCount$$' -fuzztime $(FUZZTIME) ./shared/tokens
 	go test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime $(FUZZTIME) ./shared/gateway
 
 ## build: every Lambda bootstrap for linux/arm64 into .build/<function>/bootstrap

@@ -27,11 +27,12 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	// Every choice may use the whole output limit: n choices reserve n times it.
 	choices := int64(x.c.req.Choices())
 	maxOut *= choices
+	counter := x.counter()
 	cost := meter.Cost{
 		RequestID:    x.reqID,
-		Input:        int64(tokens.RequestBound(&x.c.req)),
+		Input:        int64(tokens.RequestBoundWith(&x.c.req, counter)),
 		Output:       maxOut,
-		RateEstimate: int64(tokens.RequestEstimate(&x.c.req)) + maxOut,
+		RateEstimate: int64(tokens.RequestEstimateWith(&x.c.req, counter)) + maxOut,
 		OutputParam:  "max_tokens",
 		Meta:         budget.Meta{KeyID: web.InfoFrom(ctx).Key(), User: x.c.req.User, Route: RouteChatCompletions},
 	}
@@ -60,6 +61,16 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	}
 	x.budgetInfo = budgetInfo(t.Budget(cfg, x.start))
 	return nil
+}
+
+// counter is the exact token counter that holds for every model the request
+// may reach (its fallbacks included), or nil: bytes bound the prompt.
+func (x *exchange) counter() *tokens.Counter {
+	cs := make([]*tokens.Counter, len(x.plan.Models))
+	for i, m := range x.plan.Models {
+		cs[i] = tokens.CounterFor(m.Provider, m.Model)
+	}
+	return tokens.Same(cs...)
 }
 
 // budgetInfo is what the native usage event reports about budgets.

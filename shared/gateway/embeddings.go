@@ -150,11 +150,18 @@ func decodeInput(raw json.RawMessage, r *embedding.Request) error {
 }
 
 // inputBound bounds the request's input tokens from above: a text by its
-// bytes (tokens.Bound), a token array by its length.
-func inputBound(r *embedding.Request) int64 {
+// bytes (tokens.Bound), or its exact count with c, a token array by its length.
+func inputBound(r *embedding.Request, c *tokens.Counter) int64 {
+	var bytes int
+	for _, s := range r.Inputs {
+		bytes += len(s)
+	}
+	if bytes > tokens.MaxExactBytes {
+		c = nil
+	}
 	var n int64
 	for _, s := range r.Inputs {
-		n += int64(tokens.Bound(s))
+		n += int64(c.Count(s))
 	}
 	for _, t := range r.Tokens {
 		n += int64(len(t))
@@ -290,9 +297,17 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.AttemptTimeout)
 	defer cancel()
 	if h.meter != nil {
-		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req),
-			RateEstimate: int64(inputEstimate(&c.req)),
-			Meta:         budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}}
+		counters := make([]*tokens.Counter, len(attempts))
+		for i, a := range attempts {
+			counters[i] = tokens.CounterFor(a.m.Provider, a.m.Model)
+		}
+		counter := tokens.Same(counters...)
+		rate := int64(inputEstimate(&c.req))
+		if counter != nil {
+			rate = inputBound(&c.req, counter)
+		}
+		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req, counter), RateEstimate: rate,
+			Meta: budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}}
 		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
 		if errors.Is(err, meter.ErrClientGone) {
 			outcome = admissionEnded(ctx, w, r, err)

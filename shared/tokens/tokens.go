@@ -1,6 +1,6 @@
-// Package tokens estimates token counts without a tokenizer.
+// Package tokens counts and estimates tokens.
 //
-// Two estimates with different promises:
+// Three counts with different promises:
 //   - Bound never undercounts for the byte-level BPE tokenizers of the providers
 //     Tollgate supports (OpenAI's, and Anthropic's, Meta's and Amazon's models on
 //     Bedrock): every token covers at least one byte of UTF-8 text, so the byte count
@@ -9,6 +9,10 @@
 //     and results, reasoning, images) and the tool definitions.
 //   - Estimate is a realistic count (about four bytes a token) for charging text
 //     that a provider streamed without reporting usage.
+//   - With a Counter (OpenAI's public tokenizers, for OpenAI's models), the text
+//     of the messages is counted exactly, so reservations are no longer about
+//     four times the prompt; the rest of the request (tool definitions, tool
+//     calls, images) keeps its bound.
 //
 // Images are not text: ImageBound is an upper bound from the image's pixel size,
 // after the published formulas of Anthropic (width × height / 750) and OpenAI
@@ -33,10 +37,12 @@ const (
 func Bound(text string) int { return len(text) }
 
 // PromptBound returns an upper bound of the input tokens of msgs.
-func PromptBound(msgs []chat.Message) int {
+func PromptBound(msgs []chat.Message) int { return promptBound(msgs, nil) }
+
+func promptBound(msgs []chat.Message, c *Counter) int {
 	n := perPrompt
 	for i := range msgs {
-		n += perMessage + len(msgs[i].Name) + partsBound(msgs[i].Parts)
+		n += perMessage + len(msgs[i].Name) + partsBound(msgs[i].Parts, c)
 	}
 	return n
 }
@@ -44,8 +50,15 @@ func PromptBound(msgs []chat.Message) int {
 // RequestBound returns an upper bound of the input tokens of req: its messages,
 // its tool definitions and its response schema, which providers send to the model
 // as part of the prompt.
-func RequestBound(req *chat.Request) int {
-	n := PromptBound(req.Messages)
+func RequestBound(req *chat.Request) int { return RequestBoundWith(req, nil) }
+
+// RequestBoundWith is RequestBound with the messages' text counted by c (nil:
+// bytes): exact for the model c belongs to. Past MaxExactBytes of text, bytes.
+func RequestBoundWith(req *chat.Request, c *Counter) int {
+	if c != nil && textBytes(req.Messages) > MaxExactBytes {
+		c = nil
+	}
+	n := promptBound(req.Messages, c)
 	for i := range req.Tools {
 		t := &req.Tools[i]
 		n += perTool + len(t.Name) + len(t.Description) + len(t.Parameters)
@@ -56,13 +69,52 @@ func RequestBound(req *chat.Request) int {
 	return n
 }
 
-func partsBound(parts []chat.Part) int {
+// RequestEstimateWith is the tokens-per-minute estimate of req: its exact
+// count with a Counter, else RequestEstimate.
+func RequestEstimateWith(req *chat.Request, c *Counter) int {
+	if c == nil || textBytes(req.Messages) > MaxExactBytes {
+		return RequestEstimate(req)
+	}
+	return RequestBoundWith(req, c)
+}
+
+// textBytes is the bytes of the messages' text parts (tool results' included).
+func textBytes(msgs []chat.Message) int {
 	n := 0
+	for i := range msgs {
+		n += partsTextBytes(msgs[i].Parts)
+	}
+	return n
+}
+
+func partsTextBytes(parts []chat.Part) int {
+	n := 0
+	for i := range parts {
+		switch p := &parts[i]; p.Kind {
+		case chat.PartText:
+			n += len(p.Text)
+		case chat.PartToolResult:
+			if p.ToolResult != nil {
+				n += partsTextBytes(p.ToolResult.Parts)
+			}
+		}
+	}
+	return n
+}
+
+// partsBound bounds parts, their text counted by c. Each text part after the
+// first gets perPart more: a tokenizer may split a joined text otherwise than
+// its pieces.
+func partsBound(parts []chat.Part, c *Counter) int {
+	n, texts := 0, 0
 	for i := range parts {
 		p := &parts[i]
 		switch p.Kind {
 		case chat.PartText:
-			n += len(p.Text)
+			if texts++; texts > 1 && c != nil {
+				n += perPart
+			}
+			n += c.Count(p.Text)
 		case chat.PartReasoning:
 			n += perPart + len(p.Text) + len(p.Redacted)
 		case chat.PartToolCall:
@@ -71,7 +123,7 @@ func partsBound(parts []chat.Part) int {
 			}
 		case chat.PartToolResult:
 			if r := p.ToolResult; r != nil {
-				n += perPart + len(r.CallID) + partsBound(r.Parts)
+				n += perPart + len(r.CallID) + partsBound(r.Parts, c)
 			}
 		case chat.PartImage:
 			n += perPart + imageBound(p.Image)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/shared/provider/openai/openaitest"
+	"github.com/tollgate/tollgate/shared/tokens"
 	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
 
@@ -173,4 +175,34 @@ func TestUsageRecords(t *testing.T) {
 		gatewaytest.WantError(t, g.Do("GET", "/usage/requests?"+tc.query, key, nil), 400, tc.code, tc.param)
 	}
 	gatewaytest.WantError(t, g.Do("GET", "/usage/requests", "", nil), 401, "invalid_api_key", "")
+}
+
+// TestExactPromptCount: a request that can only reach OpenAI models is
+// reserved by o200k_base's exact count of its text, not by its bytes; one
+// that may fall back to a Bedrock model keeps the byte bound, which holds for
+// every model it may reach.
+func TestExactPromptCount(t *testing.T) {
+	t.Parallel()
+	oa := openaitest.NewServer(t, openaitest.Script{Chunks: []string{"ok"}})
+	g := gatewaytest.Start(t, ddb, map[string]string{"OPENAI_BASE_URL": oa.URL, "OPENAI_API_KEY": "upstream-key",
+		"MODELS": "openai/gpt-4o-mini,openai/gpt-4o,bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"}, nil)
+	text := "Summarise the release notes of the last three versions in one paragraph, please."
+	exact := g.NewTenant("exact", map[string]any{"models": map[string]any{"default": "openai/gpt-4o-mini", "fallbacks": []string{"openai/gpt-4o"}}})
+	mixed := g.NewTenant("mixed", map[string]any{"models": map[string]any{"default": "openai/gpt-4o-mini",
+		"fallbacks": []string{"bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"}}})
+	reserved := func(key string) float64 {
+		t.Helper()
+		if r := g.Do("POST", "/v1/chat/completions", key, ask(text, 50)); r.Status != 200 {
+			t.Fatalf("chat: %d %s", r.Status, r.Body)
+		}
+		recs := g.Do("GET", "/usage/requests", key, nil).JSON(t)["data"].([]any)
+		return recs[0].(map[string]any)["reservedTokens"].(float64)
+	}
+	words := tokens.CounterFor("openai", "gpt-4o-mini").Count(text)
+	if got, want := reserved(exact), float64(3+4+words+50); got != want {
+		t.Errorf("OpenAI-only plan reserved %v, want %v (%d tokens of o200k_base text, framing, max_tokens)", got, want, words)
+	}
+	if got, want := reserved(mixed), float64(3+4+len(text)+50); got != want {
+		t.Errorf("plan with a Bedrock fallback reserved %v, want the byte bound %v", got, want)
+	}
 }
