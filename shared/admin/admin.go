@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/usage"
 	"github.com/tollgate/tollgate/shared/web"
@@ -30,13 +31,18 @@ type Store interface {
 	ListKeys(ctx context.Context, scope string) ([]tenant.Key, error)
 	RevokeKey(ctx context.Context, scope, keyID string, now time.Time) error
 	usage.Store
+	PriceStore
 }
 
 // Deps are the admin API's dependencies.
 type Deps struct {
-	Log             *slog.Logger
-	Store           Store
-	Catalog         model.Catalog // MODELS
+	Log     *slog.Logger
+	Store   Store
+	Catalog model.Catalog // MODELS
+	Prices  money.Table   // the shipped defaults with MODEL_PRICES
+	// PricesChanged, when set, is called after a price is set or deleted (the
+	// local server's gateway forgets its cached table).
+	PricesChanged   func()
 	MaxRequestBytes int64
 	// Lingering is how long a deleted tenant's requests may still run (a key
 	// cached before the deletion, a stream begun before it): the period-close
@@ -73,6 +79,9 @@ func Register(mux *http.ServeMux, d Deps, guard func(http.Handler) http.Handler)
 	route("DELETE /admin/tenants/{id}/keys/{keyId}", h.revokeKey)
 	route("GET /admin/tenants/{id}/usage", h.usage)
 	route("GET /admin/tenants/{id}/usage/requests", h.usageRecords)
+	route("GET /admin/prices", h.listPrices)
+	route("PUT /admin/prices/{model...}", h.putPrice)
+	route("DELETE /admin/prices/{model...}", h.deletePrice)
 }
 
 func tenantID(r *http.Request) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -28,6 +29,7 @@ import (
 	"github.com/tollgate/tollgate/shared/health"
 	"github.com/tollgate/tollgate/shared/imagefetch"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/periodclose"
 	"github.com/tollgate/tollgate/shared/provider/bedrock"
 	"github.com/tollgate/tollgate/shared/provider/echo"
@@ -56,6 +58,20 @@ type App struct {
 	// Tests may replace it before serving.
 	Images *imagefetch.Fetcher
 	Now    func() time.Time // the clock every handler uses; tests replace it before serving
+
+	prices     *money.Book
+	pricesOnce sync.Once
+}
+
+// Prices returns the price table: shipped defaults, MODEL_PRICES, and what
+// operators set through the admin API (read from the table, cached for
+// TENANT_CACHE_TTL). Only the functions that cost requests or set prices
+// reach it, so only they read price items.
+func (a *App) Prices() *money.Book {
+	a.pricesOnce.Do(func() {
+		a.prices = &money.Book{Base: a.Config.Prices, Load: a.Store.ListPrices, TTL: a.Config.TenantCacheTTL}
+	})
+	return a.prices
 }
 
 // NewLogger returns the JSON logger every function writes its lines with: each
@@ -187,7 +203,8 @@ func (a *App) ChatDeps() gateway.Deps {
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
 		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
 		SettleWindow: c.SettleWindow, CheckpointTokens: c.CheckpointTokens,
-		Now: func() time.Time { return a.Now() },
+		Prices: a.Prices(),
+		Now:    func() time.Time { return a.Now() },
 	}
 	if a.Images != nil { // a nil *Fetcher in the interface would not be nil
 		d.Images = a.Images
@@ -213,7 +230,7 @@ func (a *App) registerAdmin(mux *http.ServeMux) {
 		return auth.Admin(auth.AdminMode(a.Config.AdminAuth), a.Config.AdminAPIKey, h)
 	}
 	admin.Register(mux, admin.Deps{
-		Log: a.Log, Store: a.Store, Catalog: a.Config.Models,
+		Log: a.Log, Store: a.Store, Catalog: a.Config.Models, Prices: a.Config.Prices, PricesChanged: a.Prices().Forget,
 		MaxRequestBytes: a.Config.MaxRequestBytes, Now: a.Now,
 		// A deleted tenant's cached key and configuration may admit a request
 		// that then runs its whole course (settled within a minute after it).

@@ -48,27 +48,60 @@ type Limits struct {
 	Daily, Monthly int64
 	// MinOutput is the smallest output a clamped request may be given.
 	MinOutput int64
+	// CostDaily and CostMonthly are the money budgets, in micro-dollars.
+	CostDaily, CostMonthly int64
+	// InputPrice and OutputPrice are the highest prices (micro-dollars per
+	// million tokens) of the models the request may reach: what its worst case
+	// costs, which the money budgets reserve.
+	InputPrice, OutputPrice int64
 }
 
-// Used is what a period item holds: committed tokens (settled plus reserved).
+// Used is what a period item holds: committed tokens and micro-dollars
+// (settled plus reserved).
 type Used struct {
-	Day, Month int64
+	Day, Month         int64
+	CostDay, CostMonth int64
 }
 
-// ExhaustedError says which budget refused a request and when it resets.
+// Costed reports whether the limits include a money budget.
+func (l Limits) Costed() bool { return l.CostDaily > 0 || l.CostMonthly > 0 }
+
+// ReserveCost is the worst-case cost (micro-dollars, rounded up) of prompt
+// input tokens and output tokens at the limits' prices.
+func (l Limits) ReserveCost(prompt, output int64) int64 {
+	return ceilDiv(prompt*l.InputPrice+output*l.OutputPrice, 1_000_000)
+}
+
+func ceilDiv(a, b int64) int64 {
+	if a <= 0 {
+		return 0
+	}
+	return (a + b - 1) / b
+}
+
+// ExhaustedError says which budget refused a request and when it resets. For
+// a money budget (Cost), the amounts are micro-dollars.
 type ExhaustedError struct {
 	Period    Period
+	Cost      bool
 	Limit     int64
-	Used      int64 // committed tokens in the period (settled plus in flight)
+	Used      int64 // committed in the period (settled plus in flight)
 	Needed    int64 // the smallest reservation that would have been useful
 	ResetsAt  time.Time
 	RetryFrom time.Time // now, for Retry-After
 }
 
 func (e *ExhaustedError) Error() string {
+	if e.Cost {
+		return fmt.Sprintf("the %s cost budget of $%s is exhausted ($%s committed, this request needs at least $%s); it resets at %s",
+			e.Period, usd(e.Limit), usd(e.Used), usd(e.Needed), e.ResetsAt.Format(time.RFC3339))
+	}
 	return fmt.Sprintf("the %s token budget of %d is exhausted (%d committed, this request needs at least %d); it resets at %s",
 		e.Period, e.Limit, e.Used, e.Needed, e.ResetsAt.Format(time.RFC3339))
 }
+
+// usd formats micro-dollars as dollars with six decimal places.
+func usd(micros int64) string { return fmt.Sprintf("%d.%06d", micros/1_000_000, micros%1_000_000) }
 
 // ErrExhausted matches every *ExhaustedError with errors.Is.
 var ErrExhausted = errors.New("token budget exhausted")
@@ -89,10 +122,17 @@ func (l Limits) Remaining(u Used) (n int64, p Period, ok bool) {
 }
 
 // Fit decides how much a request may reserve: prompt (an upper bound of its input
-// tokens) plus maxOutput, clamped down to what remains but never below prompt plus
-// the minimum output. It returns the output limit to send to the provider, or an
-// *ExhaustedError when not even that minimum fits.
+// tokens) plus maxOutput, clamped down to what the token and money budgets leave
+// but never below prompt plus the minimum output. It returns the output limit to
+// send to the provider, or an *ExhaustedError when not even that minimum fits.
 func (l Limits) Fit(u Used, prompt, maxOutput int64, now time.Time) (output int64, err error) {
+	if output, err = l.fitTokens(u, prompt, maxOutput, now); err != nil || !l.Costed() {
+		return output, err
+	}
+	return l.fitCost(u, prompt, output, now)
+}
+
+func (l Limits) fitTokens(u Used, prompt, maxOutput int64, now time.Time) (output int64, err error) {
 	rem, p, ok := l.Remaining(u)
 	if !ok || prompt+maxOutput <= rem {
 		return maxOutput, nil
@@ -109,6 +149,40 @@ func (l Limits) Fit(u Used, prompt, maxOutput int64, now time.Time) (output int6
 		return 0, l.exhausted(per, u, prompt+minOut, now)
 	}
 	return rem - prompt, nil
+}
+
+// fitCost clamps output to what the money budgets leave at the worst-case
+// prices.
+func (l Limits) fitCost(u Used, prompt, output int64, now time.Time) (int64, error) {
+	rem, per := int64(-1), Day
+	if l.CostDaily > 0 {
+		rem = l.CostDaily - u.CostDay
+	}
+	if l.CostMonthly > 0 && (rem < 0 || l.CostMonthly-u.CostMonth < rem) {
+		rem, per = l.CostMonthly-u.CostMonth, Month
+	}
+	rem = max(rem, 0)
+	if l.ReserveCost(prompt, output) <= rem {
+		return output, nil
+	}
+	minOut := min(max(l.MinOutput, 1), output)
+	if need := l.ReserveCost(prompt, minOut); need > rem {
+		e := &ExhaustedError{Period: per, Cost: true, Needed: need, RetryFrom: now}
+		ps := PeriodsAt(now)
+		if per == Day {
+			e.Limit, e.Used, e.ResetsAt = l.CostDaily, u.CostDay, ps.DayReset
+		} else {
+			e.Limit, e.Used, e.ResetsAt = l.CostMonthly, u.CostMonth, ps.MonthReset
+		}
+		return 0, e
+	}
+	// The most output whose worst case fits: (rem·10⁶ − prompt·in) / out,
+	// checked against the rounding of ReserveCost.
+	fit := (rem*1_000_000 - prompt*l.InputPrice) / l.OutputPrice
+	for fit > minOut && l.ReserveCost(prompt, fit) > rem {
+		fit--
+	}
+	return min(output, fit), nil
 }
 
 func (l Limits) exhausted(p Period, u Used, needed int64, now time.Time) *ExhaustedError {
@@ -131,6 +205,7 @@ type Reservation struct {
 	At        time.Time // admission: the usage record's time
 	Meta      Meta
 	Tokens    int64 // reserved tokens (0 when the tenant has no budget)
+	Cost      int64 // reserved micro-dollars (0 without a money budget)
 	// After the reservation: committed tokens in each period, for the remaining
 	// headers.
 	Used Used

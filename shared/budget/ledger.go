@@ -49,6 +49,7 @@ type Charge struct {
 	Input, Output int64
 	Cached        int64  // of Input, read from the provider's prompt cache
 	Model         string // provider/model that answered; "" when none did
+	Cost          int64  // micro-dollars, at the model's price (0 unpriced)
 	Estimated     bool   // counted by Tollgate, not reported by the provider
 	Attempts      int    // provider calls made (fallbacks included)
 	Outcome       string // "ok", "provider_error", "client_gone", ...
@@ -69,7 +70,13 @@ type Record struct {
 	Cached   int64
 	Reserved int64 // tokens the reservation held
 	Charged  int64 // tokens charged to the budget: Input+Output, at most Reserved
-	Outcome  string
+	// Cost is what the request cost at its model's price (micro-dollars; 0
+	// for an unpriced model); CostReserved and CostCharged are what the money
+	// budgets reserved and were charged (at most CostReserved; 0 without one).
+	Cost         int64
+	CostReserved int64
+	CostCharged  int64
+	Outcome      string
 	// Source says where the token counts come from: "provider" (reported),
 	// "estimated" (counted by Tollgate), "checkpoint" (the last checkpoint of a
 	// request that never settled) or "none" (nothing was served).
@@ -108,6 +115,7 @@ func (r Record) Overrun() int64 { return r.Input + r.Output - r.Charged }
 func NewRecord(r Reservation, c Charge) Record {
 	rec := Record{RequestID: r.RequestID, Time: r.At, Meta: r.Meta, Model: c.Model, Attempts: c.Attempts,
 		Input: c.Input, Output: c.Output, Cached: c.Cached, Reserved: r.Tokens, Charged: min(c.Input+c.Output, r.Tokens),
+		Cost: c.Cost, CostReserved: r.Cost, CostCharged: min(c.Cost, r.Cost),
 		Outcome: c.Outcome, Source: SourceProvider, Latency: c.Latency, TTFT: c.TTFT}
 	switch {
 	case c.Input+c.Output == 0:
@@ -123,6 +131,7 @@ func (d *DayStats) Add(r Record) {
 	d.InputTokens += r.Input
 	d.OutputTokens += r.Output
 	d.CachedTokens += r.Cached
+	d.Cost += r.Cost
 	d.Requests++
 	d.OverrunTokens += r.Overrun()
 	if r.Model == "" {
@@ -135,6 +144,7 @@ func (d *DayStats) Add(r Record) {
 	m.InputTokens += r.Input
 	m.OutputTokens += r.Output
 	m.CachedTokens += r.Cached
+	m.Cost += r.Cost
 	m.Requests++
 	d.ByModel[r.Model] = m
 }
@@ -143,6 +153,8 @@ func (d *DayStats) Add(r Record) {
 type PeriodUsage struct {
 	Used     int64 // settled tokens
 	Reserved int64 // tokens of reservations in flight
+	// The same for the money budgets, in micro-dollars (0 without one).
+	CostUsed, CostReserved int64
 }
 
 // DayStats is one day's settled usage: the sums of its usage records.
@@ -151,6 +163,7 @@ type DayStats struct {
 	InputTokens  int64
 	OutputTokens int64
 	CachedTokens int64
+	Cost         int64 // micro-dollars
 	Requests     int64
 	// OverrunTokens is what providers served beyond the reservations (an
 	// upstream ignoring max_tokens): counted in InputTokens and OutputTokens,
@@ -164,6 +177,7 @@ type ModelStats struct {
 	InputTokens  int64
 	OutputTokens int64
 	CachedTokens int64
+	Cost         int64 // micro-dollars
 	Requests     int64
 }
 
@@ -182,6 +196,7 @@ type OpenReservation struct {
 	At        time.Time // admission (zero for a reservation written before it was kept)
 	Day       string
 	Tokens    int64
+	Cost      int64 // reserved micro-dollars (0 without a money budget)
 	Lease     time.Time
 	// Served is the request's last checkpoint (what a long stream had served
 	// when it last recorded it), zero without one: what the period-close job

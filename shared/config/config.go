@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 )
 
 // Config is the validated configuration of one process.
 type Config struct {
 	TableName              string        // TABLE_NAME
 	Models                 model.Catalog // MODELS: the catalog this deployment serves
+	Prices                 money.Table   // MODEL_PRICES over the shipped defaults: USD per million tokens by provider/model
 	DefaultModel           model.Name    // DEFAULT_MODEL
 	DefaultEmbeddingModel  model.Name    // DEFAULT_EMBEDDING_MODEL; zero: the first embedding model of MODELS
 	ModelOverride          model.Name    // MODEL_OVERRIDE; zero when unset
@@ -118,6 +120,11 @@ func Load(getenv func(string) string) (Config, error) {
 			bad(name, "%q is an %s model, not a chat model", v, k)
 		}
 		return n
+	}
+	if t, err := money.ParseTable(getenv("MODEL_PRICES")); err != nil {
+		bad("MODEL_PRICES", "%v", err)
+	} else {
+		c.Prices = money.Merge(money.Defaults(), t)
 	}
 	c.ModelOverride = catalogued("MODEL_OVERRIDE", getenv("MODEL_OVERRIDE"))
 	c.DefaultModel = catalogued("DEFAULT_MODEL", getenv("DEFAULT_MODEL"))

@@ -33,7 +33,7 @@ func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r
 	if at.IsZero() { // a reservation from before admission times were kept
 		at = r.Lease
 	}
-	rec := budget.NewRecord(budget.Reservation{RequestID: r.RequestID, At: at, Tokens: r.Tokens}, r.Served)
+	rec := budget.NewRecord(budget.Reservation{RequestID: r.RequestID, At: at, Tokens: r.Tokens, Cost: r.Cost}, r.Served)
 	rec.Outcome = budget.OutcomeExpired
 	if rec.Source != budget.SourceNone {
 		rec.Source = budget.SourceCheckpoint
@@ -42,7 +42,7 @@ func (s *Store) ReturnReservation(ctx context.Context, tenantID, month string, r
 	if err != nil {
 		return rec, false, fmt.Errorf("dynamo: return reservation %s: %w", r.RequestID, err)
 	}
-	err = s.close(ctx, tenantID, month, r.RequestID, r.Day, r.Tokens, rec.Charged, 0)
+	err = s.close(ctx, tenantID, month, r.RequestID, r.Day, closing{tokens: r.Tokens, charged: rec.Charged, cost: r.Cost, costCharged: rec.CostCharged})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return rec, false, nil
@@ -58,6 +58,7 @@ type ledgerDoc struct {
 	InputTokens   int64                  `json:"inputTokens"`
 	OutputTokens  int64                  `json:"outputTokens"`
 	CachedTokens  int64                  `json:"cachedTokens,omitempty"`
+	Cost          int64                  `json:"costMicros,omitempty"`
 	Requests      int64                  `json:"requests"`
 	OverrunTokens int64                  `json:"overrunTokens,omitempty"`
 	ByModel       map[string]ledgerModel `json:"byModel"`
@@ -68,12 +69,13 @@ type ledgerModel struct {
 	InputTokens  int64 `json:"inputTokens"`
 	OutputTokens int64 `json:"outputTokens"`
 	CachedTokens int64 `json:"cachedTokens,omitempty"`
+	Cost         int64 `json:"costMicros,omitempty"`
 	Requests     int64 `json:"requests"`
 }
 
 func toLedgerDoc(d budget.DayStats) ledgerDoc {
-	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, CachedTokens: d.CachedTokens, Requests: d.Requests,
-		OverrunTokens: d.OverrunTokens}
+	doc := ledgerDoc{InputTokens: d.InputTokens, OutputTokens: d.OutputTokens, CachedTokens: d.CachedTokens, Cost: d.Cost,
+		Requests: d.Requests, OverrunTokens: d.OverrunTokens}
 	if d.ByModel != nil {
 		doc.ByModel = make(map[string]ledgerModel, len(d.ByModel))
 		for m, st := range d.ByModel {
@@ -85,7 +87,7 @@ func toLedgerDoc(d budget.DayStats) ledgerDoc {
 
 func (doc ledgerDoc) day(date string) budget.DayStats {
 	d := budget.DayStats{Date: date, InputTokens: doc.InputTokens, OutputTokens: doc.OutputTokens, CachedTokens: doc.CachedTokens,
-		Requests: doc.Requests, OverrunTokens: doc.OverrunTokens}
+		Cost: doc.Cost, Requests: doc.Requests, OverrunTokens: doc.OverrunTokens}
 	if doc.ByModel != nil {
 		d.ByModel = make(map[string]budget.ModelStats, len(doc.ByModel))
 		for m, st := range doc.ByModel {

@@ -75,7 +75,7 @@ type monthDay struct {
 // with usage), while inFlight long requests stay open all day (admitted in the
 // morning, settled at night), and measures the usage item and the write units
 // per request.
-func simulateMonth(tb testing.TB, srv *dynamotest.Server, models, perModel, inFlight int) []monthDay {
+func simulateMonth(tb testing.TB, srv *dynamotest.Server, models, perModel, inFlight int, costed bool) []monthDay {
 	tb.Helper()
 	var cap capacity
 	client := dynamodb.New(dynamodb.Options{
@@ -91,10 +91,14 @@ func simulateMonth(tb testing.TB, srv *dynamotest.Server, models, perModel, inFl
 		tb.Fatal(err)
 	}
 	scope := cfg.Scope()
+	limits := budget.Limits{Daily: 50_000_000, Monthly: 1_000_000_000, MinOutput: 16}
+	if costed { // $500 a day, $10,000 a month, at $3 and $15 per million tokens
+		limits.CostDaily, limits.CostMonthly, limits.InputPrice, limits.OutputPrice = 500_000_000, 10_000_000_000, 3_000_000, 15_000_000
+	}
 	admit := func(id string, now time.Time) budget.Admitted {
 		adm, err := st.Admit(ctx, budget.Admission{
 			TenantID: scope, RequestID: id, Now: now, Prompt: 900, MaxOutput: 4096, Lease: 15 * time.Minute,
-			Budget: budget.Limits{Daily: 50_000_000, Monthly: 1_000_000_000, MinOutput: 16},
+			Budget: limits,
 			Rates: []ratelimit.Cost{{Name: ratelimit.Requests, Limit: 600, Units: 1},
 				{Name: ratelimit.Tokens, Limit: 10_000_000, Units: 4996}},
 			Meta: budget.Meta{KeyID: "key_0123456789abcdef", User: "end-user-42", Route: "chat.completions"},
@@ -117,7 +121,7 @@ func simulateMonth(tb testing.TB, srv *dynamotest.Server, models, perModel, inFl
 			for k := range perModel {
 				now := morning.Add(time.Duration(n+1) * time.Minute)
 				adm := admit(fmt.Sprintf("req-%02d-%d-%d-0123456789abcdef", d, m, k), now)
-				c := budget.Charge{Input: 812, Output: 230 + int64(k), Cached: 128, Model: fmt.Sprintf("bedrock/provider.model-%d-v1:0", m),
+				c := budget.Charge{Input: 812, Output: 230 + int64(k), Cached: 128, Model: fmt.Sprintf("bedrock/provider.model-%d-v1:0", m), Cost: 5_898,
 					Attempts: 1, Outcome: "ok", Latency: 1234 * time.Millisecond, TTFT: 321 * time.Millisecond}
 				if err := st.Settle(ctx, adm.Reservation, c); err != nil {
 					tb.Fatal(err)
@@ -157,33 +161,43 @@ func TestUsageItemConstantOverAMonth(t *testing.T) {
 	t.Parallel()
 	srv := dynamotest.Require(t, ddb)
 	const inFlight = 3
-	days := simulateMonth(t, srv, 10, 1, inFlight)
-	for _, d := range days {
-		if d.baseBytes > 1024 || d.reservations != inFlight || (d.itemBytes-d.baseBytes)/inFlight > 160 {
-			t.Errorf("day %d: usage item %d bytes, %d without its %d reservations; want at most 1024 plus about 100 a reservation",
-				d.day, d.itemBytes, d.baseBytes, d.reservations)
-		}
-	}
-	first, last := days[0], days[len(days)-1]
-	t.Logf("usage item: day 1 %d bytes (%d without reservations), day 31 %d (%d); write units per request: day 1 %.2f, day 31 %.2f",
-		first.itemBytes, first.baseBytes, last.itemBytes, last.baseBytes, first.unitsPerReq, last.unitsPerReq)
-	if first.unitsPerReq != last.unitsPerReq || first.unitsPerReq != 3 {
-		t.Errorf("write units per request: day 1 %.2f, day 31 %.2f; want 3 on both (admission, record, settlement)", first.unitsPerReq, last.unitsPerReq)
+	for _, costed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("costBudget=%v", costed), func(t *testing.T) {
+			t.Parallel()
+			days := simulateMonth(t, srv, 10, 1, inFlight, costed)
+			for _, d := range days {
+				if d.baseBytes > 300 || d.reservations != inFlight || (d.itemBytes-d.baseBytes)/inFlight > 160 {
+					t.Errorf("day %d: usage item %d bytes, %d without its %d reservations; want at most 300 (under the 1 KB bound whatever the day) plus about 100 a reservation",
+						d.day, d.itemBytes, d.baseBytes, d.reservations)
+				}
+			}
+			first, last := days[0], days[len(days)-1]
+			t.Logf("usage item: day 1 %d bytes (%d without reservations), day 31 %d (%d); write units per request: day 1 %.2f, day 31 %.2f",
+				first.itemBytes, first.baseBytes, last.itemBytes, last.baseBytes, first.unitsPerReq, last.unitsPerReq)
+			if first.unitsPerReq != last.unitsPerReq || first.unitsPerReq != 3 {
+				t.Errorf("write units per request: day 1 %.2f, day 31 %.2f; want 3 on both (admission, record, settlement)", first.unitsPerReq, last.unitsPerReq)
+			}
+		})
 	}
 }
 
 // BenchmarkWriteUnits reports the write units a request costs on day 1 and
 // day 31 of a month (10 models, 3 requests in flight), as dynalite reports
-// them by DynamoDB's size rules, and the usage item's size on those days.
+// them by DynamoDB's size rules, and the usage item's size on those days,
+// without and with a money budget.
 func BenchmarkWriteUnits(b *testing.B) {
 	srv := dynamotest.Require(b, ddb)
-	var days []monthDay
-	for b.Loop() {
-		days = simulateMonth(b, srv, 10, 1, 3)
+	for _, costed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("costBudget=%v", costed), func(b *testing.B) {
+			var days []monthDay
+			for b.Loop() {
+				days = simulateMonth(b, srv, 10, 1, 3, costed)
+			}
+			first, last := days[0], days[len(days)-1]
+			b.ReportMetric(first.unitsPerReq, "WU/req-day1")
+			b.ReportMetric(last.unitsPerReq, "WU/req-day31")
+			b.ReportMetric(float64(first.itemBytes), "item-B-day1")
+			b.ReportMetric(float64(last.itemBytes), "item-B-day31")
+		})
 	}
-	first, last := days[0], days[len(days)-1]
-	b.ReportMetric(first.unitsPerReq, "WU/req-day1")
-	b.ReportMetric(last.unitsPerReq, "WU/req-day31")
-	b.ReportMetric(float64(first.itemBytes), "item-B-day1")
-	b.ReportMetric(float64(last.itemBytes), "item-B-day31")
 }

@@ -26,6 +26,8 @@ import (
 //	requestId, keyId, user, route, model, attempts, outcome, source
 //	input, output, cached       tokens
 //	reserved, charged           tokens the reservation held, tokens charged
+//	cost, costReserved, costCharged   micro-dollars: at the model's price, and
+//	                            what the money budgets reserved and were charged
 //	latencyUs, ttftUs           microseconds
 //	ttl                         expiry (epoch seconds)
 const recordPrefix = "REQ#"
@@ -57,6 +59,7 @@ func encodeRecord(scope string, r budget.Record, ttl time.Duration) map[string]t
 		"requestId": str(r.RequestID), "attempts": num(int64(r.Attempts)),
 		"input": num(r.Input), "output": num(r.Output), "cached": num(r.Cached),
 		"reserved": num(r.Reserved), "charged": num(r.Charged),
+		"cost": num(r.Cost), "costReserved": num(r.CostReserved), "costCharged": num(r.CostCharged),
 		"latencyUs": num(r.Latency.Microseconds()), "ttftUs": num(r.TTFT.Microseconds()),
 		attrTTL: num(r.Time.Add(ttl).Unix()),
 	}
@@ -77,6 +80,7 @@ func decodeRecord(item map[string]types.AttributeValue) budget.Record {
 		Model: getS(item, "model"), Attempts: int(getN(item, "attempts")),
 		Input: getN(item, "input"), Output: getN(item, "output"), Cached: getN(item, "cached"),
 		Reserved: getN(item, "reserved"), Charged: getN(item, "charged"),
+		Cost: getN(item, "cost"), CostReserved: getN(item, "costReserved"), CostCharged: getN(item, "costCharged"),
 		Outcome: getS(item, "outcome"), Source: getS(item, "source"),
 		Latency: time.Duration(getN(item, "latencyUs")) * time.Microsecond,
 		TTFT:    time.Duration(getN(item, "ttftUs")) * time.Microsecond,
@@ -185,9 +189,9 @@ func (s *Store) RecordStats(ctx context.Context, scope string, from, to time.Tim
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ProjectionExpression:   aws.String("#sk, #model, #in, #out, #cached, #charged"),
+		ProjectionExpression:   aws.String("#sk, #model, #in, #out, #cached, #charged, #cost"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK, "#model": "model",
-			"#in": "input", "#out": "output", "#cached": "cached", "#charged": "charged"},
+			"#in": "input", "#out": "output", "#cached": "cached", "#charged": "charged", "#cost": "cost"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(tenantPK(scope)), ":lo": str(recordBound(from)), ":hi": str(recordBound(to)),
 		},

@@ -33,10 +33,11 @@ func tenantPK(idOrScope string) string { return "TENANT#" + idOrScope }
 
 // storedConfig is the part of tenant.Config kept in the "config" document.
 type storedConfig struct {
-	Name        string           `json:"name,omitempty"`
-	Models      tenant.Models    `json:"models"`
-	TokenBudget tenant.Budget    `json:"tokenBudget"`
-	RateLimit   tenant.RateLimit `json:"rateLimit"`
+	Name        string            `json:"name,omitempty"`
+	Models      tenant.Models     `json:"models"`
+	TokenBudget tenant.Budget     `json:"tokenBudget"`
+	CostBudget  tenant.CostBudget `json:"costBudget"`
+	RateLimit   tenant.RateLimit  `json:"rateLimit"`
 }
 
 // PutTenant creates or replaces a tenant's configuration. With expected set, the
@@ -46,7 +47,7 @@ type storedConfig struct {
 // tenant's incarnation; a creation gives it a new one (tenant.Config.Scope), so
 // an id created again after a deletion starts empty.
 func (s *Store) PutTenant(ctx context.Context, cfg tenant.Config, expected *int64, now time.Time) (out tenant.Config, created bool, err error) {
-	doc, err := json.Marshal(storedConfig{cfg.Name, cfg.Models, cfg.TokenBudget, cfg.RateLimit})
+	doc, err := json.Marshal(storedConfig{cfg.Name, cfg.Models, cfg.TokenBudget, cfg.CostBudget, cfg.RateLimit})
 	if err != nil {
 		return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant: %w", err)
 	}
@@ -157,6 +158,7 @@ func decodeTenant(item map[string]types.AttributeValue) (tenant.Config, error) {
 		Name:        sc.Name,
 		Models:      sc.Models,
 		TokenBudget: sc.TokenBudget,
+		CostBudget:  sc.CostBudget,
 		RateLimit:   sc.RateLimit,
 		Version:     getN(item, "version"),
 		Incarnation: getS(item, attrIncarnation),

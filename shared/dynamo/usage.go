@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,13 +22,16 @@ import (
 // tenant per UTC month. In one item, so that one conditional UpdateItem admits a
 // request against every limit at once. It holds only what admission decides on,
 // so its size does not grow with traffic, the day of the month or the number of
-// models (at most about 600 bytes plus the reservations in flight):
+// models (about 200 bytes plus the reservations in flight):
 //
 //	used               committed tokens this month (settled + reserved)
-//	used#<dd>          committed tokens on day dd
-//	res#<requestId>    a reservation: {n: tokens, day: dd, at: admission (unix
-//	                   ns), lease: unix seconds}, and once a long stream
-//	                   checkpoints what it served: {in, out, model}
+//	used#<dd>          committed tokens on day dd, for today and yesterday only:
+//	                   an admission removes the older ones it saw last
+//	cost, cost#<dd>    the same in micro-dollars, for a tenant with a money budget
+//	res#<requestId>    a reservation: {n: tokens, c: micro-dollars (with a money
+//	                   budget), day: dd, at: admission (unix ns), lease: unix
+//	                   seconds}, and once a long stream checkpoints what it
+//	                   served: {in, out, model, cost}
 //	tat#requests       rate-limit state (GCRA theoretical arrival time, ns)
 //	tat#tokens
 //	ttl                expiry (epoch seconds), 400 days after the month ends
@@ -37,6 +41,7 @@ import (
 // docs/adrs/0004-rate-limits.md.
 const (
 	attrUsed = "used"
+	attrCost = "cost"
 	attrTTL  = AttrTTL
 )
 
@@ -45,8 +50,30 @@ func usageSK(month string) string { return "USAGE#" + month }
 // hint is what this process last saw of a tenant's usage item; it only chooses
 // the form of the next conditional write, never decides admission.
 type hint struct {
+	day  string // the day used.Day and used.CostDay are of
 	used budget.Used
 	tats map[string]int64
+	// stale names the day counters of days before yesterday the item held:
+	// the next admission removes them, so the item keeps two days' counters.
+	stale []string
+}
+
+// staleDays returns the names of item's day counters (used#dd, cost#dd) of
+// days other than today and yesterday (of the same month: a reservation of
+// yesterday may still settle).
+func staleDays(item map[string]types.AttributeValue, ps budget.Periods) []string {
+	yesterday := ""
+	if d, _ := strconv.Atoi(ps.Day); d > 1 {
+		yesterday = fmt.Sprintf("%02d", d-1)
+	}
+	var out []string
+	for name := range item {
+		kind, dd, ok := strings.Cut(name, "#")
+		if ok && (kind == attrUsed || kind == attrCost) && dd != ps.Day && dd != yesterday {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 type hints struct {
@@ -92,11 +119,16 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 		}
 	}
 	view := s.hints.get(pk + sk)
+	if view.day != ps.Day {
+		// A view of another day says nothing of this one's: assume it empty.
+		// The write's condition still holds the budget; a refusal re-reads.
+		view.used.Day, view.used.CostDay = 0, 0
+	}
 	for try := 0; try < maxAdmitTries; try++ {
 		output, err := a.Budget.Fit(view.used, a.Prompt, a.MaxOutput, a.Now)
 		if err != nil {
 			if try == 0 { // a stale view may be pessimistic: check before refusing
-				if view, err = s.readView(ctx, pk, sk, ps.Day); err != nil {
+				if view, err = s.readView(ctx, pk, sk, ps); err != nil {
 					return budget.Admitted{}, err
 				}
 				continue
@@ -111,7 +143,11 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 			}
 		}
 		amount := a.Prompt + output
-		out, err := s.admitWrite(ctx, a, ps, pk, sk, amount, view, now)
+		var cost int64 // the worst case in micro-dollars, reserved by a money budget
+		if a.Budget.Costed() {
+			cost = a.Budget.ReserveCost(a.Prompt, output)
+		}
+		out, err := s.admitWrite(ctx, a, ps, pk, sk, amount, cost, view, now)
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			// DynamoDB returns the item that failed the condition (dynalite does
@@ -126,19 +162,20 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 			// late): the reservation is this request's own, so it is admitted.
 			rec, mine := item["res#"+a.RequestID].(*types.AttributeValueMemberM)
 			if !mine {
-				view = decodeView(item, ps.Day)
+				view = decodeView(item, ps)
 				continue
 			}
 			out = item
 			amount = getN(rec.Value, "n") // the landed write's (its output may have been clamped otherwise)
 			output = amount - a.Prompt
+			cost = getN(rec.Value, "c")
 		} else if err != nil {
 			return budget.Admitted{}, fmt.Errorf("dynamo: admit %s: %w", a.RequestID, err)
 		}
-		fresh := hint{used: budget.Used{Day: getN(out, "used#"+ps.Day), Month: getN(out, attrUsed)}, tats: map[string]int64{}}
+		fresh := hint{day: ps.Day, used: usedOf(out, ps.Day), tats: map[string]int64{}, stale: staleDays(out, ps)}
 		adm := budget.Admitted{
 			Reservation: budget.Reservation{TenantID: a.TenantID, RequestID: a.RequestID, Month: ps.Month, Day: ps.Day,
-				At: a.Now, Meta: a.Meta, Tokens: amount, Used: fresh.used},
+				At: a.Now, Meta: a.Meta, Tokens: amount, Cost: cost, Used: fresh.used},
 			Output:  output,
 			Clamped: output < a.MaxOutput,
 			Rates:   map[string]ratelimit.State{},
@@ -157,17 +194,24 @@ func (s *Store) Admit(ctx context.Context, a budget.Admission) (budget.Admitted,
 	return budget.Admitted{}, fmt.Errorf("dynamo: admit %s: still contended after %d tries", a.RequestID, maxAdmitTries)
 }
 
-func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Periods, pk, sk string, amount int64, view hint, now int64) (map[string]types.AttributeValue, error) {
+func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Periods, pk, sk string, amount, cost int64, view hint, now int64) (map[string]types.AttributeValue, error) {
 	names := map[string]string{"#used": attrUsed, "#day": "used#" + ps.Day, "#res": "res#" + a.RequestID, "#ttl": attrTTL}
+	rec := map[string]types.AttributeValue{
+		"n": num(amount), "day": str(ps.Day), "at": num(a.Now.UnixNano()), "lease": num(a.Now.Add(a.Lease).Unix()),
+	}
 	values := map[string]types.AttributeValue{
 		":amt": num(amount),
-		":rec": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-			"n": num(amount), "day": str(ps.Day), "at": num(a.Now.UnixNano()), "lease": num(a.Now.Add(a.Lease).Unix()),
-		}},
+		":rec": &types.AttributeValueMemberM{Value: rec},
 		":ttl": num(ps.MonthReset.AddDate(0, 0, 400).Unix()),
 	}
 	add := []string{"#used :amt", "#day :amt"}
 	set := []string{"#res = :rec", "#ttl = if_not_exists(#ttl, :ttl)"}
+	var remove []string
+	for i, name := range view.stale {
+		n := "#old" + strconv.Itoa(i)
+		names[n] = name
+		remove = append(remove, n)
+	}
 	cond := []string{"attribute_not_exists(#res)"}
 	if a.Budget.Daily > 0 {
 		values[":dmax"] = num(a.Budget.Daily - amount)
@@ -176,6 +220,19 @@ func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Pe
 	if a.Budget.Monthly > 0 {
 		values[":mmax"] = num(a.Budget.Monthly - amount)
 		cond = append(cond, "(attribute_not_exists(#used) OR #used <= :mmax)")
+	}
+	if a.Budget.Costed() {
+		rec["c"] = num(cost)
+		names["#cost"], names["#cday"], values[":camt"] = attrCost, "cost#"+ps.Day, num(cost)
+		add = append(add, "#cost :camt", "#cday :camt")
+		if a.Budget.CostDaily > 0 {
+			values[":cdmax"] = num(a.Budget.CostDaily - cost)
+			cond = append(cond, "(attribute_not_exists(#cday) OR #cday <= :cdmax)")
+		}
+		if a.Budget.CostMonthly > 0 {
+			values[":cmmax"] = num(a.Budget.CostMonthly - cost)
+			cond = append(cond, "(attribute_not_exists(#cost) OR #cost <= :cmmax)")
+		}
 	}
 	if len(a.Rates) > 0 {
 		values[":now"] = num(now)
@@ -194,14 +251,19 @@ func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Pe
 			cond = append(cond, "(attribute_not_exists("+n+") OR "+n+" <= :now)")
 		}
 	}
+	update := "ADD " + strings.Join(add, ", ") + " SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
 	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       key(pk, sk),
-		UpdateExpression:          aws.String("ADD " + strings.Join(add, ", ") + " SET " + strings.Join(set, ", ")),
+		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueUpdatedNew,
+		// The whole item, to see the day counters to remove next time.
+		ReturnValues: types.ReturnValueAllNew,
 
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -212,13 +274,13 @@ func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Pe
 }
 
 // readView reads the usage item consistently: committed tokens of the month and
-// of day, and the rate-limit states.
-func (s *Store) readView(ctx context.Context, pk, sk, day string) (hint, error) {
+// of the day, and the rate-limit states.
+func (s *Store) readView(ctx context.Context, pk, sk string, ps budget.Periods) (hint, error) {
 	item, err := s.readItem(ctx, pk, sk)
 	if err != nil {
 		return hint{}, err
 	}
-	return decodeView(item, day), nil
+	return decodeView(item, ps), nil
 }
 
 // readItem reads the usage item consistently.
@@ -232,8 +294,14 @@ func (s *Store) readItem(ctx context.Context, pk, sk string) (map[string]types.A
 	return res.Item, nil
 }
 
-func decodeView(item map[string]types.AttributeValue, day string) hint {
-	h := hint{used: budget.Used{Month: getN(item, attrUsed), Day: getN(item, "used#"+day)}, tats: map[string]int64{}}
+// usedOf is what the usage item says is committed this month and on day.
+func usedOf(item map[string]types.AttributeValue, day string) budget.Used {
+	return budget.Used{Month: getN(item, attrUsed), Day: getN(item, "used#"+day),
+		CostMonth: getN(item, attrCost), CostDay: getN(item, "cost#"+day)}
+}
+
+func decodeView(item map[string]types.AttributeValue, ps budget.Periods) hint {
+	h := hint{day: ps.Day, used: usedOf(item, ps.Day), tats: map[string]int64{}, stale: staleDays(item, ps)}
 	for name := range item {
 		if t, ok := strings.CutPrefix(name, "tat#"); ok {
 			h.tats[t] = getN(item, name)
@@ -255,7 +323,8 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charg
 	if err != nil {
 		return fmt.Errorf("dynamo: settle %s: %w", r.RequestID, err)
 	}
-	err = s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, r.Tokens, rec.Charged, r.TokenRate.Refund(rec.Input+rec.Output))
+	err = s.close(ctx, r.TenantID, r.Month, r.RequestID, r.Day, closing{tokens: r.Tokens, charged: rec.Charged,
+		cost: r.Cost, costCharged: rec.CostCharged, rateRefund: r.TokenRate.Refund(rec.Input + rec.Output)})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return nil // settled already
@@ -266,28 +335,58 @@ func (s *Store) Settle(ctx context.Context, r budget.Reservation, c budget.Charg
 	return nil
 }
 
-// close removes reservation requestID (tokens reserved on day) from the usage
-// item of tenantID's month, charging charged tokens in its place. rateRefund > 0
-// moves the tokens-per-minute TAT back by that much (ns): what the request did
-// not use of its rate estimate. Conditional on the reservation still being
-// there: ConditionalCheckFailed means it was closed already.
-func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, tokens, charged, rateRefund int64) error {
+// closing is what closing a reservation charges: tokens reserved and charged,
+// micro-dollars reserved and charged (a money budget's), and the
+// tokens-per-minute refund (ns the TAT moves back: what the request did not use
+// of its rate estimate; 0 for none).
+type closing struct {
+	tokens, charged   int64
+	cost, costCharged int64
+	rateRefund        int64
+}
+
+// close removes reservation requestID (made on day) from the usage item of
+// tenantID's month, charging c in its place. Conditional on the reservation
+// still being there: ConditionalCheckFailed means it was closed already.
+func (s *Store) close(ctx context.Context, tenantID, month, requestID, day string, c closing) error {
 	names := map[string]string{"#used": attrUsed, "#day": "used#" + day, "#res": "res#" + requestID}
-	values := map[string]types.AttributeValue{":delta": num(charged - tokens)}
+	values := map[string]types.AttributeValue{":delta": num(c.charged - c.tokens)}
 	add := "#used :delta, #day :delta"
-	if rateRefund > 0 {
-		names["#tpm"], values[":refund"] = "tat#"+ratelimit.Tokens, num(-rateRefund)
+	if c.cost > 0 {
+		names["#cost"], names["#cday"], values[":cdelta"] = attrCost, "cost#"+day, num(c.costCharged-c.cost)
+		add += ", #cost :cdelta, #cday :cdelta"
+	}
+	if c.rateRefund > 0 {
+		names["#tpm"], values[":refund"] = "tat#"+ratelimit.Tokens, num(-c.rateRefund)
 		add += ", #tpm :refund"
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       key(tenantPK(tenantID), usageSK(month)),
 		UpdateExpression:          aws.String("ADD " + add + " REMOVE #res"),
 		ConditionExpression:       aws.String("attribute_exists(#res)"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// What this process saw last of the item: the next admission's first
+	// write is shaped by it, so a settlement's refund is not ignored.
+	k := tenantPK(tenantID) + usageSK(month)
+	h := s.hints.get(k)
+	if h.day == day {
+		h.used = usedOf(res.Attributes, day)
+		tats := make(map[string]int64, len(h.tats))
+		maps.Copy(tats, h.tats)
+		if v, ok := res.Attributes["tat#"+ratelimit.Tokens]; ok {
+			tats[ratelimit.Tokens] = getN(map[string]types.AttributeValue{"v": v}, "v")
+		}
+		h.tats = tats
+		s.hints.put(k, h)
+	}
+	return nil
 }
 
 // Checkpoint records in reservation r what its request has served so far, c,
@@ -297,13 +396,13 @@ func (s *Store) Checkpoint(ctx context.Context, r budget.Reservation, c budget.C
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),
 		Key:                 key(tenantPK(r.TenantID), usageSK(r.Month)),
-		UpdateExpression:    aws.String("SET #res.#in = :in, #res.#out = :out, #res.#model = :model"),
+		UpdateExpression:    aws.String("SET #res.#in = :in, #res.#out = :out, #res.#model = :model, #res.#cost = :cost"),
 		ConditionExpression: aws.String("attribute_exists(#res)"),
 		ExpressionAttributeNames: map[string]string{
-			"#res": "res#" + r.RequestID, "#in": "in", "#out": "out", "#model": "model",
+			"#res": "res#" + r.RequestID, "#in": "in", "#out": "out", "#model": "model", "#cost": "cost",
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":in": num(c.Input), ":out": num(c.Output), ":model": str(c.Model),
+			":in": num(c.Input), ":out": num(c.Output), ":model": str(c.Model), ":cost": num(c.Cost),
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -329,7 +428,7 @@ func (s *Store) MonthUsage(ctx context.Context, tenantID, month string) (budget.
 
 func decodeMonth(month string, item map[string]types.AttributeValue) budget.MonthUsage {
 	mu := budget.MonthUsage{Month: month, Days: map[string]budget.PeriodUsage{}}
-	committedDays := map[string]int64{}
+	committedDays, costDays := map[string]int64{}, map[string]int64{}
 	for name, v := range item {
 		kind, rest, _ := strings.Cut(name, "#")
 		switch kind {
@@ -339,13 +438,20 @@ func decodeMonth(month string, item map[string]types.AttributeValue) budget.Mont
 			} else {
 				committedDays[rest] = getN(item, name)
 			}
+		case attrCost:
+			if rest == "" {
+				mu.Total.CostUsed = getN(item, name)
+			} else {
+				costDays[rest] = getN(item, name)
+			}
 		case "res":
 			m, ok := v.(*types.AttributeValueMemberM)
 			if !ok {
 				continue
 			}
-			r := budget.OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Lease: time.Unix(getN(m.Value, "lease"), 0).UTC(),
-				Served: budget.Charge{Input: getN(m.Value, "in"), Output: getN(m.Value, "out"), Model: getS(m.Value, "model")}}
+			r := budget.OpenReservation{RequestID: rest, Day: getS(m.Value, "day"), Tokens: getN(m.Value, "n"), Cost: getN(m.Value, "c"),
+				Lease:  time.Unix(getN(m.Value, "lease"), 0).UTC(),
+				Served: budget.Charge{Input: getN(m.Value, "in"), Output: getN(m.Value, "out"), Model: getS(m.Value, "model"), Cost: getN(m.Value, "cost")}}
 			if at := getN(m.Value, "at"); at != 0 {
 				r.At = time.Unix(0, at).UTC()
 			}
@@ -355,14 +461,22 @@ func decodeMonth(month string, item map[string]types.AttributeValue) budget.Mont
 	// "used" counters hold settled plus reserved tokens; split them.
 	for _, r := range mu.Reservations {
 		mu.Total.Reserved += r.Tokens
+		mu.Total.CostReserved += r.Cost
 		p := mu.Days[r.Day]
 		p.Reserved += r.Tokens
+		p.CostReserved += r.Cost
 		mu.Days[r.Day] = p
 	}
 	mu.Total.Used -= mu.Total.Reserved
+	mu.Total.CostUsed -= mu.Total.CostReserved
 	for day, committed := range committedDays {
 		p := mu.Days[day]
 		p.Used = committed - p.Reserved
+		mu.Days[day] = p
+	}
+	for day, committed := range costDays {
+		p := mu.Days[day]
+		p.CostUsed = committed - p.CostReserved
 		mu.Days[day] = p
 	}
 	return mu

@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/meter"
+	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/tokens"
 	"github.com/tollgate/tollgate/shared/web"
@@ -42,6 +46,16 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	case x.c.resp != nil:
 		cost.OutputParam, cost.Meta.Route = "max_output_tokens", RouteResponses
 	}
+	prices, err := x.h.Prices.Table(ctx, x.h.Now())
+	if err != nil {
+		return apierr.StoreUnavailable("read the price table", err)
+	}
+	x.prices = prices
+	if cfg.CostBudget.Limited() {
+		if cost.InputPrice, cost.OutputPrice, err = worstPrices(prices, x.plan.Models, x.c.native); err != nil {
+			return err
+		}
+	}
 	// Now as late as possible: instances' stamps reach the store in another order.
 	t, refusal, err := x.h.meter.Admit(ctx, cfg, x.h.Now(), cost, w.Header())
 	switch refusal {
@@ -73,12 +87,33 @@ func (x *exchange) counter() *tokens.Counter {
 	return tokens.Same(cs...)
 }
 
+// worstPrices are the highest input and output prices of the models a request
+// may reach: its worst case, which a money budget reserves. A model without a
+// price cannot be metered against a money budget: the request is refused.
+func worstPrices(t money.Table, models []model.Name, native bool) (in, out money.Micros, err error) {
+	for _, m := range models {
+		p, ok := t.Lookup(m.String())
+		if !ok {
+			param := "model"
+			if native {
+				param = "models"
+			}
+			return 0, 0, &apierr.Error{Kind: apierr.Invalid, Code: "model_not_priced", Param: param,
+				Message: "the tenant has a cost budget, and model " + m.String() + " has no price in this deployment's price table (MODEL_PRICES, or PUT /admin/prices)"}
+		}
+		in, out = max(in, p.MaxInput()), max(out, p.Output)
+	}
+	return in, out, nil
+}
+
 // budgetInfo is what the native usage event reports about budgets.
 type budgetInfo struct {
-	RemainingDaily   *int64 `json:"remainingDaily,omitempty"`
-	RemainingMonthly *int64 `json:"remainingMonthly,omitempty"`
-	ResetDaily       string `json:"resetDaily,omitempty"`
-	ResetMonthly     string `json:"resetMonthly,omitempty"`
+	RemainingDaily       *int64        `json:"remainingDaily,omitempty"`
+	RemainingMonthly     *int64        `json:"remainingMonthly,omitempty"`
+	ResetDaily           string        `json:"resetDaily,omitempty"`
+	ResetMonthly         string        `json:"resetMonthly,omitempty"`
+	RemainingCostDaily   *money.Micros `json:"remainingCostDaily,omitempty"`
+	RemainingCostMonthly *money.Micros `json:"remainingCostMonthly,omitempty"`
 }
 
 // settle records what the request used, exactly once, on every exit path.
@@ -106,7 +141,18 @@ func (x *exchange) charge() budget.Charge {
 	}
 	u := x.finalUsage()
 	c.Input, c.Output, c.Cached, c.Estimated = int64(u.InputTokens), int64(u.OutputTokens), int64(u.CacheReadTokens), u.Estimated
+	c.Cost = int64(x.cost(u))
 	return c
+}
+
+// cost is what usage u of the answering model costs at its price (0 for an
+// unpriced model).
+func (x *exchange) cost(u chat.Usage) money.Micros {
+	p, ok := x.prices.Lookup(x.model.String())
+	if !ok {
+		return 0
+	}
+	return p.Cost(int64(u.InputTokens), int64(u.CacheReadTokens), int64(u.OutputTokens))
 }
 
 // checkpoint records, every so many output tokens of a stream, what it has

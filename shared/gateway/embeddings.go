@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/shared/embedding"
 	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/telemetry"
 	"github.com/tollgate/tollgate/shared/tokens"
@@ -296,6 +297,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.AttemptTimeout)
 	defer cancel()
+	var prices money.Table
 	if h.meter != nil {
 		counters := make([]*tokens.Counter, len(attempts))
 		for i, a := range attempts {
@@ -308,6 +310,20 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		}
 		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req, counter), RateEstimate: rate,
 			Meta: budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}}
+		if prices, err = h.Prices.Table(ctx, h.Now()); err != nil {
+			reject(apierr.StoreUnavailable("read the price table", err))
+			return
+		}
+		if cfg.CostBudget.Limited() {
+			models := make([]model.Name, len(attempts))
+			for i, a := range attempts {
+				models[i] = a.m
+			}
+			if cost.InputPrice, _, err = worstPrices(prices, models, false); err != nil {
+				reject(err)
+				return
+			}
+		}
 		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
 		if errors.Is(err, meter.ErrClientGone) {
 			outcome = admissionEnded(ctx, w, r, err)
@@ -344,7 +360,9 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		res.InputTokens, estimated = inputEstimate(&req), true
 	}
 	usage = res.InputTokens
-	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName, Estimated: estimated,
+	price, priced := prices.Lookup(modelName)
+	spent := price.EmbeddingCost(int64(res.InputTokens))
+	ticket.Settle(ctx, budget.Charge{Input: int64(res.InputTokens), Model: modelName, Estimated: estimated, Cost: int64(spent),
 		Attempts: tried, Outcome: "ok", Latency: h.Now().Sub(start)})
 	src := plan.Source
 
@@ -364,6 +382,9 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	hd.Set(HeaderInputTokens, fmt.Sprint(res.InputTokens))
 	hd.Set(HeaderTotalTokens, fmt.Sprint(res.InputTokens))
 	hd.Set(HeaderLatency, fmt.Sprintf("%.3f", float64(h.Now().Sub(start))/float64(time.Millisecond)))
+	if priced {
+		hd.Set(HeaderCost, spent.String())
+	}
 	outcome = "ok"
 	web.JSON(w, http.StatusOK, out)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/meter"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/session"
 	"github.com/tollgate/tollgate/shared/telemetry"
@@ -54,6 +55,8 @@ type Deps struct {
 	SessionWindow int
 	Providers     map[string]Provider // by provider name: "openai", "bedrock", "echo"
 	Deployment    route.Deployment
+	// Prices is the price table requests are costed by (nil: none is priced).
+	Prices *money.Book
 
 	DefaultMaxOutputTokens int
 	MaxRequestBytes        int64

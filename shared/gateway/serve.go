@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/responses"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/telemetry"
@@ -25,10 +26,13 @@ import (
 
 // Response headers.
 const (
-	HeaderModel        = "x-tollgate-model"
-	HeaderModelSource  = "x-tollgate-model-source"
-	HeaderAttempts     = "x-tollgate-attempts"
-	HeaderLatency      = "x-tollgate-latency-ms"
+	HeaderModel       = "x-tollgate-model"
+	HeaderModelSource = "x-tollgate-model-source"
+	HeaderAttempts    = "x-tollgate-attempts"
+	HeaderLatency     = "x-tollgate-latency-ms"
+	// HeaderCost is what a non-streamed answer cost at its model's price, in
+	// US dollars ("0.000184"); absent for an unpriced model.
+	HeaderCost         = "x-tollgate-cost-usd"
 	HeaderInputTokens  = "x-usage-input-tokens"
 	HeaderOutputTokens = "x-usage-output-tokens"
 	HeaderTotalTokens  = "x-usage-total-tokens"
@@ -66,6 +70,7 @@ type exchange struct {
 	ticket        *meter.Ticket // set once admitted
 	session       *sessionState // set for a request with a sessionId
 	budgetInfo    budgetInfo
+	prices        money.Table // the price table at admission
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {

@@ -60,6 +60,10 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	hd.Set(HeaderOutputTokens, strconv.Itoa(u.OutputTokens))
 	hd.Set(HeaderTotalTokens, strconv.Itoa(u.Total()))
 	hd.Set(HeaderLatency, strconv.FormatFloat(latency, 'f', -1, 64))
+	cost := x.costOf(u)
+	if cost != nil {
+		hd.Set(HeaderCost, cost.String())
+	}
 	finishes := x.finishReasons()
 	if x.c.resp != nil {
 		b := newOutputBuilder(x, nil)
@@ -76,7 +80,7 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	}
 	if x.c.native {
 		web.JSON(w, http.StatusOK, nativeResponse{ID: x.id, Model: x.model.String(), Message: nativeMessageFrom(&comp.Choices[0].Message),
-			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finishes[0]})
+			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finishes[0], CostUSD: cost})
 		return
 	}
 	resp := openAIResponse{

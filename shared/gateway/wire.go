@@ -6,6 +6,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/sse"
 )
 
@@ -190,16 +191,19 @@ type nativeResponse struct {
 	Attempts  int           `json:"attempts"`
 	// FinishReason is "stop", "length", "tool_calls" or "content_filter".
 	FinishReason string `json:"finishReason"`
+	// CostUSD is what the answer cost at its model's price (absent: unpriced).
+	CostUSD *money.Micros `json:"costUsd,omitempty"`
 }
 
 type nativeUsageEvent struct {
 	nativeUsage
-	Model              string      `json:"model"`
-	LatencyMs          float64     `json:"latencyMs"`
-	TimeToFirstTokenMs float64     `json:"timeToFirstTokenMs"`
-	Attempts           int         `json:"attempts"`
-	FinishReason       string      `json:"finishReason,omitempty"` // "incomplete" after a failure
-	Budget             *budgetInfo `json:"budget,omitempty"`
+	Model              string        `json:"model"`
+	LatencyMs          float64       `json:"latencyMs"`
+	TimeToFirstTokenMs float64       `json:"timeToFirstTokenMs"`
+	Attempts           int           `json:"attempts"`
+	FinishReason       string        `json:"finishReason,omitempty"` // "incomplete" after a failure
+	CostUSD            *money.Micros `json:"costUsd,omitempty"`
+	Budget             *budgetInfo   `json:"budget,omitempty"`
 }
 
 // streamWriter writes one API's streaming wire format.
@@ -371,7 +375,7 @@ func (s *nativeStream) usageEvent(u chat.Usage, finish string) error {
 	return s.sw.Event("usage", nativeUsageEvent{
 		nativeUsage: toNativeUsage(u), Model: s.x.model.String(), Attempts: s.x.attempts,
 		LatencyMs: ms(s.x.h.Now().Sub(s.x.start)), TimeToFirstTokenMs: ms(s.x.ttft), FinishReason: finish,
-		Budget: s.x.budget(),
+		CostUSD: s.x.costOf(u), Budget: s.x.budget(),
 	})
 }
 
@@ -387,6 +391,16 @@ func (s *nativeStream) fail(u chat.Usage, err error) error {
 		return werr
 	}
 	return s.sw.Event("error", apierr.Body(err))
+}
+
+// costOf is what usage u cost at the answering model's price, nil when it has
+// none.
+func (x *exchange) costOf(u chat.Usage) *money.Micros {
+	if _, ok := x.prices.Lookup(x.model.String()); !ok {
+		return nil
+	}
+	c := x.cost(u)
+	return &c
 }
 
 // budget returns the budget numbers for the native usage event, nil without any.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/ratelimit"
 	"github.com/tollgate/tollgate/shared/tenant"
 )
@@ -39,6 +40,9 @@ const (
 	HeaderBudgetRemainingMonthly = "x-budget-remaining-monthly"
 	HeaderBudgetResetDaily       = "x-budget-reset-daily"
 	HeaderBudgetResetMonthly     = "x-budget-reset-monthly"
+	// The money budgets' remainders, in US dollars ("4.998736").
+	HeaderBudgetRemainingCostDaily   = "x-budget-remaining-cost-daily"
+	HeaderBudgetRemainingCostMonthly = "x-budget-remaining-cost-monthly"
 )
 
 // DefaultSettleWindow is how long settlement is retried when the ledger fails.
@@ -89,6 +93,10 @@ type Cost struct {
 	OutputParam string
 	// Meta describes the request for its usage record.
 	Meta budget.Meta
+	// InputPrice and OutputPrice are the highest prices (micro-dollars per
+	// million tokens) of the models the request may reach, for a tenant with a
+	// money budget: its worst case is reserved at them.
+	InputPrice, OutputPrice money.Micros
 }
 
 // Ticket is an admitted request, until it is settled. Its methods are for the
@@ -132,7 +140,9 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 		RequestID: c.RequestID,
 		Now:       now,
 		Budget: budget.Limits{Daily: cfg.TokenBudget.Daily, Monthly: cfg.TokenBudget.Monthly,
-			MinOutput: cfg.TokenBudget.MinOutputTokens},
+			MinOutput: cfg.TokenBudget.MinOutputTokens,
+			CostDaily: int64(cfg.CostBudget.Daily), CostMonthly: int64(cfg.CostBudget.Monthly),
+			InputPrice: int64(c.InputPrice), OutputPrice: int64(c.OutputPrice)},
 		Prompt:    c.Input,
 		MaxOutput: c.Output,
 		Lease:     m.Lease,
@@ -186,6 +196,8 @@ func (m *Meter) Admit(ctx context.Context, cfg *tenant.Config, now time.Time, c 
 type Budget struct {
 	RemainingDaily, RemainingMonthly *int64
 	ResetDaily, ResetMonthly         string
+	// The money budgets' remainders (nil without one).
+	RemainingCostDaily, RemainingCostMonthly *money.Micros
 }
 
 // Budget returns the state of cfg's budgets after the reservation, at now.
@@ -198,6 +210,15 @@ func (t *Ticket) Budget(cfg *tenant.Config, now time.Time) Budget {
 	}
 	if l := cfg.TokenBudget.Monthly; l > 0 {
 		b.RemainingMonthly = ptr(max(l-t.Admitted.Reservation.Used.Month, 0))
+		b.ResetMonthly = ps.MonthReset.Format(time.RFC3339)
+	}
+	u := t.Admitted.Reservation.Used
+	if l := cfg.CostBudget.Daily; l > 0 {
+		b.RemainingCostDaily = ptr(max(l-money.Micros(u.CostDay), 0))
+		b.ResetDaily = ps.DayReset.Format(time.RFC3339)
+	}
+	if l := cfg.CostBudget.Monthly; l > 0 {
+		b.RemainingCostMonthly = ptr(max(l-money.Micros(u.CostMonth), 0))
 		b.ResetMonthly = ps.MonthReset.Format(time.RFC3339)
 	}
 	return b
@@ -220,6 +241,14 @@ func (t *Ticket) setHeaders(h http.Header, cfg *tenant.Config, now time.Time) {
 	}
 	if b.RemainingMonthly != nil {
 		h.Set(HeaderBudgetRemainingMonthly, strconv.FormatInt(*b.RemainingMonthly, 10))
+		h.Set(HeaderBudgetResetMonthly, b.ResetMonthly)
+	}
+	if b.RemainingCostDaily != nil {
+		h.Set(HeaderBudgetRemainingCostDaily, b.RemainingCostDaily.String())
+		h.Set(HeaderBudgetResetDaily, b.ResetDaily)
+	}
+	if b.RemainingCostMonthly != nil {
+		h.Set(HeaderBudgetRemainingCostMonthly, b.RemainingCostMonthly.String())
 		h.Set(HeaderBudgetResetMonthly, b.ResetMonthly)
 	}
 	for name, st := range t.Admitted.Rates {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 )
 
 // FieldError is a validation failure of one field of a tenant configuration.
@@ -51,6 +52,8 @@ func ParseConfig(data []byte, catalog model.Catalog) (cfg Config, version *int64
 			err = parseModels(v, &cfg.Models)
 		case "tokenBudget":
 			err = parseBudget(v, &cfg.TokenBudget)
+		case "costBudget":
+			err = parseCostBudget(v, &cfg.CostBudget)
 		case "rateLimit":
 			err = parseRateLimit(v, &cfg.RateLimit)
 		case "version":
@@ -203,6 +206,47 @@ func parseBudget(data json.RawMessage, b *Budget) error {
 			return err
 		}
 	}
+	return nil
+}
+
+func parseCostBudget(data json.RawMessage, b *CostBudget) error {
+	obj, err := object(data, "costBudget")
+	if err != nil || obj == nil {
+		return err
+	}
+	for k, v := range obj {
+		path := "costBudget." + k
+		switch k {
+		case "daily":
+			err = dollars(v, path, &b.Daily)
+		case "monthly":
+			err = dollars(v, path, &b.Monthly)
+		default:
+			err = &FieldError{path, "unknown field " + strconv.Quote(k)}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dollars reads an amount of US dollars, a JSON number with at most six
+// decimal places, exactly.
+func dollars(v json.RawMessage, path string, dst *money.Micros) error {
+	if isNull(v) {
+		*dst = 0
+		return nil
+	}
+	var num json.Number
+	if v = bytes.TrimSpace(v); len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &num) != nil {
+		return &FieldError{path, "must be a non-negative number of US dollars"}
+	}
+	m, err := money.Parse(num.String())
+	if err != nil {
+		return &FieldError{path, "must be a non-negative number of US dollars with at most 6 decimal places"}
+	}
+	*dst = m
 	return nil
 }
 

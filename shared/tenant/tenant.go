@@ -7,18 +7,20 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/money"
 )
 
 // Config is one tenant's configuration. The zero value of a limit means unlimited.
 type Config struct {
-	ID          string    `json:"tenantId"`
-	Name        string    `json:"name"`
-	Models      Models    `json:"models"`
-	TokenBudget Budget    `json:"tokenBudget"`
-	RateLimit   RateLimit `json:"rateLimit"`
-	Version     int64     `json:"version"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	ID          string     `json:"tenantId"`
+	Name        string     `json:"name"`
+	Models      Models     `json:"models"`
+	TokenBudget Budget     `json:"tokenBudget"`
+	CostBudget  CostBudget `json:"costBudget"`
+	RateLimit   RateLimit  `json:"rateLimit"`
+	Version     int64      `json:"version"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 	// Incarnation is given to a tenant when it is created, never changed by an
 	// update, and new when a deleted id is created again ("" for a tenant created
 	// before incarnations existed). Its data is kept under Scope, so a tenant
@@ -74,6 +76,16 @@ type Budget struct {
 	Monthly         int64 `json:"monthly,omitempty"`
 	MinOutputTokens int64 `json:"minOutputTokens,omitempty"` // 0: DefaultMinOutputTokens
 }
+
+// CostBudget is a tenant's money budgets, in micro-dollars (the JSON form is
+// dollars); 0 means unlimited.
+type CostBudget struct {
+	Daily   money.Micros `json:"daily,omitempty"`
+	Monthly money.Micros `json:"monthly,omitempty"`
+}
+
+// Limited reports whether the tenant has a money budget.
+func (b CostBudget) Limited() bool { return b.Daily > 0 || b.Monthly > 0 }
 
 // DefaultMinOutputTokens is the smallest output a clamped request may be given.
 const DefaultMinOutputTokens = 16

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/web"
 )
@@ -38,25 +39,29 @@ type RecordList struct {
 
 // RecordRow is one request's usage record as the API shows it.
 type RecordRow struct {
-	Object         string  `json:"object"` // "usage.request"
-	RequestID      string  `json:"requestId"`
-	Time           string  `json:"time"` // admission, RFC 3339 with nanoseconds
-	TenantID       string  `json:"tenantId"`
-	KeyID          string  `json:"keyId,omitempty"`
-	User           string  `json:"user,omitempty"`
-	Route          string  `json:"route,omitempty"`
-	Model          string  `json:"model,omitempty"`
-	Attempts       int     `json:"attempts"`
-	InputTokens    int64   `json:"inputTokens"`
-	OutputTokens   int64   `json:"outputTokens"`
-	CachedTokens   int64   `json:"cachedTokens"`
-	ReservedTokens int64   `json:"reservedTokens"`
-	ChargedTokens  int64   `json:"chargedTokens"`
-	OverrunTokens  int64   `json:"overrunTokens"`
-	Outcome        string  `json:"outcome"`
-	UsageSource    string  `json:"usageSource"`
-	LatencyMs      float64 `json:"latencyMs"`
-	TTFTMs         float64 `json:"timeToFirstTokenMs"`
+	Object         string `json:"object"` // "usage.request"
+	RequestID      string `json:"requestId"`
+	Time           string `json:"time"` // admission, RFC 3339 with nanoseconds
+	TenantID       string `json:"tenantId"`
+	KeyID          string `json:"keyId,omitempty"`
+	User           string `json:"user,omitempty"`
+	Route          string `json:"route,omitempty"`
+	Model          string `json:"model,omitempty"`
+	Attempts       int    `json:"attempts"`
+	InputTokens    int64  `json:"inputTokens"`
+	OutputTokens   int64  `json:"outputTokens"`
+	CachedTokens   int64  `json:"cachedTokens"`
+	ReservedTokens int64  `json:"reservedTokens"`
+	ChargedTokens  int64  `json:"chargedTokens"`
+	OverrunTokens  int64  `json:"overrunTokens"`
+	// CostUSD is what the request cost at its model's price (0 for an
+	// unpriced model); CostChargedUSD what the money budget was charged.
+	CostUSD        money.Micros `json:"costUsd"`
+	CostChargedUSD money.Micros `json:"costChargedUsd"`
+	Outcome        string       `json:"outcome"`
+	UsageSource    string       `json:"usageSource"`
+	LatencyMs      float64      `json:"latencyMs"`
+	TTFTMs         float64      `json:"timeToFirstTokenMs"`
 }
 
 func row(tenantID string, r budget.Record) RecordRow {
@@ -64,6 +69,7 @@ func row(tenantID string, r budget.Record) RecordRow {
 		KeyID: r.KeyID, User: r.User, Route: r.Route, Model: r.Model, Attempts: r.Attempts,
 		InputTokens: r.Input, OutputTokens: r.Output, CachedTokens: r.Cached,
 		ReservedTokens: r.Reserved, ChargedTokens: r.Charged, OverrunTokens: r.Overrun(),
+		CostUSD: money.Micros(r.Cost), CostChargedUSD: money.Micros(r.CostCharged),
 		Outcome: r.Outcome, UsageSource: r.Source,
 		LatencyMs: millis(r.Latency), TTFTMs: millis(r.TTFT)}
 }
@@ -73,14 +79,14 @@ func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // csvHeader names RecordRow's columns, in order.
 var csvHeader = []string{"requestId", "time", "tenantId", "keyId", "user", "route", "model", "attempts",
 	"inputTokens", "outputTokens", "cachedTokens", "reservedTokens", "chargedTokens", "overrunTokens",
-	"outcome", "usageSource", "latencyMs", "timeToFirstTokenMs"}
+	"costUsd", "costChargedUsd", "outcome", "usageSource", "latencyMs", "timeToFirstTokenMs"}
 
 func (r RecordRow) csv() []string {
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	return []string{r.RequestID, r.Time, r.TenantID, r.KeyID, r.User, r.Route, r.Model, strconv.Itoa(r.Attempts),
 		n(r.InputTokens), n(r.OutputTokens), n(r.CachedTokens), n(r.ReservedTokens), n(r.ChargedTokens), n(r.OverrunTokens),
-		r.Outcome, r.UsageSource, f(r.LatencyMs), f(r.TTFTMs)}
+		r.CostUSD.String(), r.CostChargedUSD.String(), r.Outcome, r.UsageSource, f(r.LatencyMs), f(r.TTFTMs)}
 }
 
 // ParseRecordQuery reads GET /usage/requests's parameters: from and to (RFC

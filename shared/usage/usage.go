@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/web"
 )
@@ -41,6 +42,17 @@ type Period struct {
 	Limit     *int64 `json:"limit"`
 	Remaining *int64 `json:"remaining"`
 	ResetsAt  string `json:"resetsAt"`
+	// Cost is the money budget's numbers, for a tenant with one.
+	Cost *CostPeriod `json:"cost,omitempty"`
+}
+
+// CostPeriod is a money budget's numbers in a period, in US dollars. Limit and
+// Remaining are null when that period's money budget is unlimited.
+type CostPeriod struct {
+	Used      money.Micros  `json:"used"`     // settled
+	Reserved  money.Micros  `json:"reserved"` // worst cases of requests in flight
+	Limit     *money.Micros `json:"limit"`
+	Remaining *money.Micros `json:"remaining"`
 }
 
 // DayRow is one day of history.
@@ -49,7 +61,9 @@ type DayRow struct {
 	InputTokens  int64  `json:"inputTokens"`
 	OutputTokens int64  `json:"outputTokens"`
 	CachedTokens int64  `json:"cachedTokens"` // of inputTokens, read from the provider's prompt cache
-	Requests     int64  `json:"requests"`
+	// CostUSD is what the day's requests cost at their models' prices.
+	CostUSD  money.Micros `json:"costUsd"`
+	Requests int64        `json:"requests"`
 	// OverrunTokens is what providers served beyond the output limit they were
 	// given: in inputTokens and outputTokens, not charged to the budget.
 	OverrunTokens int64               `json:"overrunTokens"`
@@ -58,10 +72,11 @@ type DayRow struct {
 
 // ModelRow is one model's share of a day.
 type ModelRow struct {
-	InputTokens  int64 `json:"inputTokens"`
-	OutputTokens int64 `json:"outputTokens"`
-	CachedTokens int64 `json:"cachedTokens"`
-	Requests     int64 `json:"requests"`
+	InputTokens  int64        `json:"inputTokens"`
+	OutputTokens int64        `json:"outputTokens"`
+	CachedTokens int64        `json:"cachedTokens"`
+	CostUSD      money.Micros `json:"costUsd"`
+	Requests     int64        `json:"requests"`
 }
 
 // MaxDays is the longest history one request may ask for.
@@ -92,6 +107,9 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 		TenantID: cfg.ID,
 		Day:      period(ps.Date, d, cfg.TokenBudget.Daily, ps.DayReset),
 		Month:    period(ps.Month, cur.Total, cfg.TokenBudget.Monthly, ps.MonthReset),
+	}
+	if cb := cfg.CostBudget; cb.Limited() {
+		r.Day.Cost, r.Month.Cost = costPeriod(d, cb.Daily), costPeriod(cur.Total, cb.Monthly)
 	}
 	if days == 0 {
 		return r, nil
@@ -136,13 +154,23 @@ func Build(ctx context.Context, st Store, cfg *tenant.Config, now time.Time, day
 			}
 		}
 		row := DayRow{Date: date, InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, CachedTokens: s.CachedTokens,
-			Requests: s.Requests, OverrunTokens: s.OverrunTokens, ByModel: make(map[string]ModelRow, len(s.ByModel))}
+			CostUSD: money.Micros(s.Cost), Requests: s.Requests, OverrunTokens: s.OverrunTokens, ByModel: make(map[string]ModelRow, len(s.ByModel))}
 		for m, st := range s.ByModel {
-			row.ByModel[m] = ModelRow(st)
+			row.ByModel[m] = ModelRow{InputTokens: st.InputTokens, OutputTokens: st.OutputTokens, CachedTokens: st.CachedTokens,
+				CostUSD: money.Micros(st.Cost), Requests: st.Requests}
 		}
 		r.History = append(r.History, row)
 	}
 	return r, nil
+}
+
+func costPeriod(u budget.PeriodUsage, limit money.Micros) *CostPeriod {
+	c := &CostPeriod{Used: money.Micros(u.CostUsed), Reserved: money.Micros(u.CostReserved)}
+	if limit > 0 {
+		rem := max(limit-c.Used-c.Reserved, 0)
+		c.Limit, c.Remaining = &limit, &rem
+	}
+	return c
 }
 
 func period(name string, u budget.PeriodUsage, limit int64, reset time.Time) Period {
