@@ -201,3 +201,59 @@ func BenchmarkWriteUnits(b *testing.B) {
 		})
 	}
 }
+
+// TestDayCountersAcrossMidnight: an admission removes the day counters of days
+// before yesterday, never today's, yesterday's or a later day's: at midnight an
+// instance whose clock is behind must not erase what one whose clock is ahead
+// committed to the new day.
+func TestDayCountersAcrossMidnight(t *testing.T) {
+	t.Parallel()
+	srv := dynamotest.Require(t, ddb)
+	table := srv.NewTable(t)
+	ahead, behind := dynamo.New(srv.Client(), table), dynamo.New(srv.Client(), table)
+	ctx := context.Background()
+	cfg, _, err := ahead.PutTenant(ctx, tenant.Config{ID: "acme"}, nil, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admit := func(st *dynamo.Store, id string, now time.Time) {
+		t.Helper()
+		if _, err := st.Admit(ctx, budget.Admission{TenantID: cfg.Scope(), RequestID: id, Now: now, Prompt: 10, MaxOutput: 10,
+			Lease: time.Minute, Budget: budget.Limits{Daily: 1000, MinOutput: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admit(ahead, "day-2", time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	admit(ahead, "day-4", time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
+	admit(ahead, "day-6", time.Date(2026, 12, 6, 0, 0, 1, 0, time.UTC))
+	late := time.Date(2026, 12, 5, 23, 59, 59, 0, time.UTC)
+	admit(behind, "late-1", late) // sees used#02 (stale), used#04, used#05, used#06
+	admit(behind, "late-2", late) // removes used#02 only
+	mu, err := ahead.MonthUsage(ctx, cfg.Scope(), "2026-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "TENANT#" + cfg.Scope()},
+			"sk": &types.AttributeValueMemberS{Value: "USAGE#2026-12"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Item["used#02"]; ok {
+		t.Errorf("day 02's counter outlived the admissions of day 05: %v", res.Item)
+	}
+	for _, dd := range []string{"04", "05", "06"} {
+		if _, ok := res.Item["used#"+dd]; !ok {
+			t.Errorf("day %s's counter was removed: %v", dd, res.Item)
+		}
+	}
+	if d := mu.Days["06"]; d.Reserved != 20 || d.Used != 0 {
+		t.Errorf("day 06 = %+v, want the reservation of the instance ahead kept", d)
+	}
+	if d := mu.Days["04"]; d.Reserved != 20 {
+		t.Errorf("day 04 (yesterday for the instance behind) = %+v, want it kept", d)
+	}
+	if d := mu.Days["05"]; d.Reserved != 40 {
+		t.Errorf("day 05 = %+v, want both late reservations", d)
+	}
+}

@@ -59,17 +59,18 @@ type hint struct {
 }
 
 // staleDays returns the names of item's day counters (used#dd, cost#dd) of
-// days other than today and yesterday (of the same month: a reservation of
-// yesterday may still settle).
+// days before yesterday: a reservation of yesterday may still settle, and a
+// later day's counter (an instance whose clock is ahead, at midnight) is
+// never stale.
 func staleDays(item map[string]types.AttributeValue, ps budget.Periods) []string {
-	yesterday := ""
-	if d, _ := strconv.Atoi(ps.Day); d > 1 {
-		yesterday = fmt.Sprintf("%02d", d-1)
-	}
+	today, _ := strconv.Atoi(ps.Day)
 	var out []string
 	for name := range item {
 		kind, dd, ok := strings.Cut(name, "#")
-		if ok && (kind == attrUsed || kind == attrCost) && dd != ps.Day && dd != yesterday {
+		if !ok || (kind != attrUsed && kind != attrCost) {
+			continue
+		}
+		if d, err := strconv.Atoi(dd); err == nil && d < today-1 {
 			out = append(out, name)
 		}
 	}
@@ -208,6 +209,9 @@ func (s *Store) admitWrite(ctx context.Context, a budget.Admission, ps budget.Pe
 	set := []string{"#res = :rec", "#ttl = if_not_exists(#ttl, :ttl)"}
 	var remove []string
 	for i, name := range view.stale {
+		if name == "used#"+ps.Day || name == attrCost+"#"+ps.Day {
+			continue // written here: a view of another day may name it
+		}
 		n := "#old" + strconv.Itoa(i)
 		names[n] = name
 		remove = append(remove, n)

@@ -31,7 +31,10 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	// Every choice may use the whole output limit: n choices reserve n times it.
 	choices := int64(x.c.req.Choices())
 	maxOut *= choices
-	counter := x.counter()
+	var counter *tokens.Counter
+	if reservationMatters(cfg) {
+		counter = x.counter()
+	}
 	cost := meter.Cost{
 		RequestID:    x.reqID,
 		Input:        int64(tokens.RequestBoundWith(&x.c.req, counter)),
@@ -46,8 +49,11 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	case x.c.resp != nil:
 		cost.OutputParam, cost.Meta.Route = "max_output_tokens", RouteResponses
 	}
+	// The price table: what the cost is reported at, and for a money budget
+	// what it is metered at (then it must be read; else a failure only leaves
+	// the cost unreported).
 	prices, err := x.h.Prices.Table(ctx, x.h.Now())
-	if err != nil {
+	if err != nil && cfg.CostBudget.Limited() {
 		return apierr.StoreUnavailable("read the price table", err)
 	}
 	x.prices = prices
@@ -77,6 +83,14 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	return nil
 }
 
+// reservationMatters reports whether the size of a reservation can change what
+// cfg's tenant is admitted (a token or money budget, a tokens-per-minute
+// limit): only then is the prompt counted exactly, which costs about 150 ns a
+// byte of CPU (docs/benchmarks.md) where the byte bound costs 0.1.
+func reservationMatters(cfg *tenant.Config) bool {
+	return cfg.TokenBudget.Daily > 0 || cfg.TokenBudget.Monthly > 0 || cfg.CostBudget.Limited() || cfg.RateLimit.TokensPerMinute > 0
+}
+
 // counter is the exact token counter that holds for every model the request
 // may reach (its fallbacks included), or nil: bytes bound the prompt.
 func (x *exchange) counter() *tokens.Counter {
@@ -96,7 +110,7 @@ func worstPrices(t money.Table, models []model.Name, native bool) (in, out money
 		if !ok {
 			param := "model"
 			if native {
-				param = "models"
+				param = "modelId"
 			}
 			return 0, 0, &apierr.Error{Kind: apierr.Invalid, Code: "model_not_priced", Param: param,
 				Message: "the tenant has a cost budget, and model " + m.String() + " has no price in this deployment's price table (MODEL_PRICES, or PUT /admin/prices)"}

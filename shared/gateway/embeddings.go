@@ -304,13 +304,16 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 			counters[i] = tokens.CounterFor(a.m.Provider, a.m.Model)
 		}
 		counter := tokens.Same(counters...)
+		if !reservationMatters(&cfg) {
+			counter = nil
+		}
 		rate := int64(inputEstimate(&c.req))
 		if counter != nil {
 			rate = inputBound(&c.req, counter)
 		}
 		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req, counter), RateEstimate: rate,
 			Meta: budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}}
-		if prices, err = h.Prices.Table(ctx, h.Now()); err != nil {
+		if prices, err = h.Prices.Table(ctx, h.Now()); err != nil && cfg.CostBudget.Limited() {
 			reject(apierr.StoreUnavailable("read the price table", err))
 			return
 		}

@@ -63,3 +63,26 @@ func BenchmarkEstimate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRequestBoundExact is the reservation's bound with o200k_base's
+// exact count, which an OpenAI-only plan runs once per request: what exact
+// counting costs in CPU against the byte bound (BenchmarkPromptBound).
+func BenchmarkRequestBoundExact(b *testing.B) {
+	c := tokens.CounterFor("openai", "gpt-4o-mini")
+	for _, tc := range []struct {
+		name    string
+		n, size int
+	}{{"2x80B", 2, 80}, {"20x400B", 20, 400}, {"4x4KiB", 4, 4096}} {
+		req := &chat.Request{Messages: benchPrompt(tc.n, tc.size)}
+		c.Count("warm") // the vocabulary loads once per process
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(tc.n * tc.size))
+			for b.Loop() {
+				if tokens.RequestBoundWith(req, c) == 0 {
+					b.Fatal("zero")
+				}
+			}
+		})
+	}
+}

@@ -23,9 +23,10 @@ func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m, &ddb)) }
 
 // process is one gateway process: its base URL and its output.
 type process struct {
-	URL string
-	Out *gatewaytest.SyncBuffer
-	Cmd *exec.Cmd
+	URL    string
+	Out    *gatewaytest.SyncBuffer
+	Cmd    *exec.Cmd
+	Exited <-chan struct{} // closed once the process has exited
 }
 
 // startProcesses runs n local gateway processes (the real functions/local binary)
@@ -47,39 +48,53 @@ func startLogged(t *testing.T, n int, table, logLevel string, env ...string) []p
 	bin := lambdatest.Build(t, "local")
 	var procs []process
 	for i := range n {
-		port, err := dynamotest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin)
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
-			"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-			"AWS_ENDPOINT_URL_DYNAMODB=" + srv.URL, "TABLE_NAME=" + table,
-			"ADMIN_API_KEY=test-admin-key", "MODELS=echo/echo-1", "LOG_LEVEL=" + logLevel,
-			fmt.Sprintf("PORT=%d", port),
-		}
-		cmd.Env = append(cmd.Env, env...) // later entries win
-		out := &gatewaytest.SyncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("gateway process %d output:\n%s", i, out.String())
+		// A free port may be taken before the process binds it (by any
+		// outgoing connection of the machine): a process that exits at once is
+		// started again on another.
+		for attempt := 1; ; attempt++ {
+			port, err := dynamotest.FreePort()
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-		url := fmt.Sprintf("http://127.0.0.1:%d", port)
-		waitHealthy(t, url)
-		procs = append(procs, process{URL: url, Out: out, Cmd: cmd})
+			cmd := exec.Command(bin)
+			cmd.Env = []string{
+				"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
+				"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+				"AWS_ENDPOINT_URL_DYNAMODB=" + srv.URL, "TABLE_NAME=" + table,
+				"ADMIN_API_KEY=test-admin-key", "MODELS=echo/echo-1", "LOG_LEVEL=" + logLevel,
+				fmt.Sprintf("PORT=%d", port),
+			}
+			cmd.Env = append(cmd.Env, env...) // later entries win
+			out := &gatewaytest.SyncBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				<-exited
+				if t.Failed() {
+					t.Logf("gateway process %d output:\n%s", i, out.String())
+				}
+			})
+			url := fmt.Sprintf("http://127.0.0.1:%d", port)
+			if waitHealthy(t, url, exited) {
+				procs = append(procs, process{URL: url, Out: out, Cmd: cmd, Exited: exited})
+				break
+			}
+			if attempt == 5 {
+				t.Fatalf("gateway process %d exited %d times before it became healthy:\n%s", i, attempt, out.String())
+			}
+		}
 	}
 	return procs
 }
 
-func waitHealthy(t *testing.T, url string) {
+// waitHealthy waits until the gateway at url answers /health with 200 (true)
+// or its process exits (false); it fails the test after 60 s of neither.
+func waitHealthy(t *testing.T, url string, exited <-chan struct{}) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -89,10 +104,12 @@ func waitHealthy(t *testing.T, url string) {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return
+				return true
 			}
 		}
 		select {
+		case <-exited:
+			return false
 		case <-ctx.Done():
 			t.Fatalf("gateway at %s not healthy: %v", url, err)
 		case <-time.After(50 * time.Millisecond):

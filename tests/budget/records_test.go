@@ -180,16 +180,22 @@ func TestUsageRecords(t *testing.T) {
 // TestExactPromptCount: a request that can only reach OpenAI models is
 // reserved by o200k_base's exact count of its text, not by its bytes; one
 // that may fall back to a Bedrock model keeps the byte bound, which holds for
-// every model it may reach.
+// every model it may reach, and so does a tenant whose limits a reservation
+// cannot affect.
 func TestExactPromptCount(t *testing.T) {
 	t.Parallel()
 	oa := openaitest.NewServer(t, openaitest.Script{Chunks: []string{"ok"}})
 	g := gatewaytest.Start(t, ddb, map[string]string{"OPENAI_BASE_URL": oa.URL, "OPENAI_API_KEY": "upstream-key",
 		"MODELS": "openai/gpt-4o-mini,openai/gpt-4o,bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"}, nil)
 	text := "Summarise the release notes of the last three versions in one paragraph, please."
-	exact := g.NewTenant("exact", map[string]any{"models": map[string]any{"default": "openai/gpt-4o-mini", "fallbacks": []string{"openai/gpt-4o"}}})
-	mixed := g.NewTenant("mixed", map[string]any{"models": map[string]any{"default": "openai/gpt-4o-mini",
+	budget := map[string]any{"daily": 100000}
+	exact := g.NewTenant("exact", map[string]any{"tokenBudget": budget,
+		"models": map[string]any{"default": "openai/gpt-4o-mini", "fallbacks": []string{"openai/gpt-4o"}}})
+	mixed := g.NewTenant("mixed", map[string]any{"tokenBudget": budget, "models": map[string]any{"default": "openai/gpt-4o-mini",
 		"fallbacks": []string{"bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"}}})
+	// Without a budget or a tokens-per-minute limit the reservation decides
+	// nothing: the tokenizer's CPU is not spent.
+	free := g.NewTenant("free", map[string]any{"models": map[string]any{"default": "openai/gpt-4o-mini"}})
 	reserved := func(key string) float64 {
 		t.Helper()
 		if r := g.Do("POST", "/v1/chat/completions", key, ask(text, 50)); r.Status != 200 {
@@ -204,5 +210,8 @@ func TestExactPromptCount(t *testing.T) {
 	}
 	if got, want := reserved(mixed), float64(3+4+len(text)+50); got != want {
 		t.Errorf("plan with a Bedrock fallback reserved %v, want the byte bound %v", got, want)
+	}
+	if got, want := reserved(free), float64(3+4+len(text)+50); got != want {
+		t.Errorf("tenant without limits reserved %v, want the byte bound %v", got, want)
 	}
 }

@@ -160,7 +160,7 @@ func kill(t *testing.T, p process) {
 	if err := p.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.Cmd.Wait() // "signal: killed"
+	<-p.Exited
 }
 
 // TestProviderOverrun: an upstream that serves more than the output limit it

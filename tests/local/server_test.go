@@ -48,48 +48,47 @@ func start(t *testing.T) server {
 	srv := dynamotest.Require(t, ddb)
 	up := openaitest.NewServer(t)
 	up.Set("slow", openaitest.Script{Chunks: []string{"one ", "two ", "three"}, Delay: 700 * time.Millisecond})
-	port, err := dynamotest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(lambdatest.Build(t, "local"))
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
-		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"AWS_ENDPOINT_URL_DYNAMODB=" + srv.URL, "TABLE_NAME=" + srv.NewTable(t),
-		"ADMIN_API_KEY=" + adminKey, "MODELS=echo/echo-1,openai/slow", "OPENAI_BASE_URL=" + up.URL,
-		"LOG_LEVEL=error", fmt.Sprintf("PORT=%d", port), "READ_TIMEOUT=1s", "IDLE_TIMEOUT=1s",
-	}
-	out := &gatewaytest.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("server output:\n%s", out.String())
+	table := srv.NewTable(t)
+	// A free port may be taken before the server binds it (by any process's
+	// outgoing connection): a server that exits at once is started again on
+	// another.
+	var s server
+	for attempt := 1; ; attempt++ {
+		port, err := dynamotest.FreePort()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	s := server{addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	base := "http://" + s.addr
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		res, err := http.Get(base + "/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
+		cmd := exec.Command(lambdatest.Build(t, "local"))
+		cmd.Env = []string{
+			"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
+			"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+			"AWS_ENDPOINT_URL_DYNAMODB=" + srv.URL, "TABLE_NAME=" + table,
+			"ADMIN_API_KEY=" + adminKey, "MODELS=echo/echo-1,openai/slow", "OPENAI_BASE_URL=" + up.URL,
+			"LOG_LEVEL=error", fmt.Sprintf("PORT=%d", port), "READ_TIMEOUT=1s", "IDLE_TIMEOUT=1s",
+		}
+		out := &gatewaytest.SyncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+			if t.Failed() {
+				t.Logf("server output:\n%s", out.String())
 			}
+		})
+		s = server{addr: fmt.Sprintf("127.0.0.1:%d", port)}
+		if healthy(t, "http://"+s.addr, exited) {
+			break
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the server never became healthy: %v", err)
-		case <-time.After(50 * time.Millisecond):
+		if attempt == 5 {
+			t.Fatalf("the server exited %d times before it became healthy:\n%s", attempt, out.String())
 		}
 	}
+	base := "http://" + s.addr
 	do := func(method, path string, body any) []byte {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
@@ -126,6 +125,30 @@ func (s server) dial(t *testing.T) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(guard))
 	return c
+}
+
+// healthy waits until the server at base answers /health with 200 (true), or
+// exits (false); it fails the test after 60 s of neither.
+func healthy(t *testing.T, base string, exited <-chan struct{}) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		res, err := http.Get(base + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return true
+			}
+		}
+		select {
+		case <-exited:
+			return false
+		case <-ctx.Done():
+			t.Fatalf("the server never became healthy: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // partial sends the head of a POST promising a body of 1000 bytes, and 10 of them.
