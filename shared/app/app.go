@@ -203,8 +203,8 @@ func (a *App) ChatDeps() gateway.Deps {
 		FirstTokenTimeout: c.FirstTokenTimeout, IdleTimeout: c.StreamIdleTimeout, KeepAlive: c.KeepAliveInterval,
 		AttemptTimeout: c.AttemptTimeout, RequestTimeout: c.RequestTimeout,
 		SettleWindow: c.SettleWindow, CheckpointTokens: c.CheckpointTokens,
-		Prices: a.Prices(),
-		Now:    func() time.Time { return a.Now() },
+		Prices: a.Prices(), SerialAdmission: c.SerialAdmission,
+		Now: func() time.Time { return a.Now() },
 	}
 	if a.Images != nil { // a nil *Fetcher in the interface would not be nil
 		d.Images = a.Images

@@ -50,6 +50,7 @@ type Config struct {
 	SessionHistoryTokens   int           // SESSION_HISTORY_TOKENS
 	ResponseRetention      time.Duration // RESPONSE_RETENTION: how long stored Responses API answers are kept
 	UsageRecordRetention   time.Duration // USAGE_RECORD_RETENTION: how long per-request usage records are kept
+	SerialAdmission        bool          // ADMISSION_ORDER=serial: admit before the provider call, not beside it
 	MetricsEnabled         bool          // METRICS_ENABLED
 	MetricsNamespace       string        // METRICS_NAMESPACE
 	MetricsPerTenant       bool          // METRICS_PER_TENANT
@@ -164,6 +165,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SessionHistoryTokens = intVar(getenv, "SESSION_HISTORY_TOKENS", 8000, 1, 1<<24, bad)
 	c.ResponseRetention = durationVar(getenv, "RESPONSE_RETENTION", 30*24*time.Hour, bad)
 	c.UsageRecordRetention = durationVar(getenv, "USAGE_RECORD_RETENTION", 90*24*time.Hour, bad)
+	switch v := or(getenv("ADMISSION_ORDER"), "parallel"); v {
+	case "parallel":
+	case "serial":
+		c.SerialAdmission = true
+	default:
+		bad("ADMISSION_ORDER", "%q is neither parallel nor serial", v)
+	}
 	for _, h := range strings.Split(getenv("IMAGE_FETCH_HOSTS"), ",") {
 		switch h = strings.ToLower(strings.TrimSpace(h)); {
 		case h == "":

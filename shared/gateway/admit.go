@@ -24,6 +24,19 @@ const HeaderMaxTokensClamped = "x-tollgate-max-tokens-clamped"
 // refusals are *apierr.Error. On success the budget and rate-limit headers are
 // set and the output limit is clamped when the budget required it.
 func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant.Config) error {
+	clamp, err := x.reserve(ctx, w.Header(), cfg)
+	if err == nil && clamp > 0 {
+		x.c.req.MaxTokens = clamp
+	}
+	return err
+}
+
+// reserve is admission without changing the request: it sets the budget and
+// rate-limit headers on hd, and returns the output limit per choice the
+// request must be clamped to (0: none). It reads the request and writes only
+// admission's own fields of x, so it may run beside the provider's first
+// attempt (startAdmission).
+func (x *exchange) reserve(ctx context.Context, hd http.Header, cfg *tenant.Config) (clamp int, err error) {
 	maxOut := int64(x.c.req.MaxTokens)
 	if maxOut == 0 {
 		maxOut = int64(x.h.DefaultMaxOutputTokens)
@@ -54,16 +67,16 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 	// the cost unreported).
 	prices, err := x.h.Prices.Table(ctx, x.h.Now())
 	if err != nil && cfg.CostBudget.Limited() {
-		return apierr.StoreUnavailable("read the price table", err)
+		return 0, apierr.StoreUnavailable("read the price table", err)
 	}
 	x.prices = prices
 	if cfg.CostBudget.Limited() {
 		if cost.InputPrice, cost.OutputPrice, err = worstPrices(prices, x.plan.Models, x.c.native); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// Now as late as possible: instances' stamps reach the store in another order.
-	t, refusal, err := x.h.meter.Admit(ctx, cfg, x.h.Now(), cost, w.Header())
+	t, refusal, err := x.h.meter.Admit(ctx, cfg, x.h.Now(), cost, hd)
 	switch refusal {
 	case meter.BudgetRefused:
 		x.budgetRefused = true
@@ -71,16 +84,16 @@ func (x *exchange) admit(ctx context.Context, w http.ResponseWriter, cfg *tenant
 		x.rateLimited = true
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	x.ticket = t
 	if adm := t.Admitted; adm.Clamped {
 		per := max(adm.Output/choices, 1)
-		x.c.req.MaxTokens = int(per)
-		w.Header().Set(HeaderMaxTokensClamped, strconv.FormatInt(per, 10))
+		clamp = int(per)
+		hd.Set(HeaderMaxTokensClamped, strconv.FormatInt(per, 10))
 	}
 	x.budgetInfo = budgetInfo(t.Budget(cfg, x.start))
-	return nil
+	return clamp, nil
 }
 
 // reservationMatters reports whether the size of a reservation can change what

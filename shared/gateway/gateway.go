@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tollgate/tollgate/shared/cache"
 	"github.com/tollgate/tollgate/shared/chat"
 	"github.com/tollgate/tollgate/shared/meter"
 	"github.com/tollgate/tollgate/shared/money"
@@ -83,18 +84,22 @@ type Deps struct {
 	// between two checkpoints of what it served (0: none).
 	SettleWindow     time.Duration
 	CheckpointTokens int
-	Now              func() time.Time
+	// SerialAdmission admits a request before its provider call instead of
+	// beside it (ADMISSION_ORDER=serial; parallel.go).
+	SerialAdmission bool
+	Now             func() time.Time
 }
 
 // Handler serves the chat routes.
 type Handler struct {
 	Deps
-	meter *meter.Meter // nil when Ledger is
+	meter   *meter.Meter                 // nil when Ledger is
+	refused *cache.TTL[string, struct{}] // tenants refused lately, by scope: admitted serially
 }
 
 // New returns the chat handler.
 func New(d Deps) *Handler {
-	h := &Handler{Deps: d}
+	h := &Handler{Deps: d, refused: cache.New[string, struct{}](refusedMemory, 10_000)}
 	if d.Ledger != nil {
 		h.meter = &meter.Meter{Ledger: d.Ledger, Log: d.Log, Lease: d.RequestTimeout + time.Minute,
 			SettleWindow: d.SettleWindow, CheckpointEvery: int64(d.CheckpointTokens)}

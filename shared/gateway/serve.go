@@ -70,12 +70,14 @@ type exchange struct {
 	ticket        *meter.Ticket // set once admitted
 	session       *sessionState // set for a request with a sessionId
 	budgetInfo    budgetInfo
-	prices        money.Table // the price table at admission
+	prices        money.Table       // the price table at admission
+	pending       *pendingAdmission // an admission running beside the first attempt (parallel.go)
+	r             *http.Request
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {
 	info := web.InfoFrom(r.Context())
-	x := &exchange{h: h, id: "chatcmpl-" + info.RequestID, reqID: info.RequestID, start: h.Now()}
+	x := &exchange{h: h, id: "chatcmpl-" + info.RequestID, reqID: info.RequestID, start: h.Now(), r: r}
 	defer func() { x.log(r.Context(), info) }()
 
 	cfg, err := h.Tenants.Authenticate(r)
@@ -129,7 +131,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 
 	ctx, cancel := context.WithTimeout(chat.WithTraceID(r.Context(), info.TraceID), h.RequestTimeout)
 	defer cancel()
-	if h.Ledger != nil {
+	switch {
+	case h.Ledger == nil:
+	case x.parallel(&cfg):
+		x.startAdmission(ctx, &cfg) // joined before the first byte (parallel.go)
+		defer x.settleAfterJoin(ctx, x.pending)
+	default:
 		if err := x.admit(ctx, w, &cfg); errors.Is(err, meter.ErrClientGone) {
 			x.outcome = admissionEnded(ctx, w, r, err)
 			return
@@ -293,6 +300,9 @@ func (x *exchange) attemptAll(ctx context.Context, attempt func(model.Name) erro
 			return nil
 		}
 		x.failures++
+		if x.cancelledByAdmission(ctx) {
+			break // refused or clamped meanwhile: not the provider's failure
+		}
 		x.h.Log.WarnContext(ctx, "attempt failed", "requestId", x.reqID, "model", m.String(),
 			"attempt", x.attempts, "reason", chat.ClassOf(err).String(), "err", chat.LogValue(err))
 		if ctx.Err() != nil || !chat.ClassOf(err).Retryable() {

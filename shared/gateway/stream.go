@@ -21,10 +21,23 @@ func (x *exchange) serveStream(ctx context.Context, w http.ResponseWriter) {
 		p   *pump
 		res result
 	)
-	err := x.attemptAll(ctx, func(m model.Name) (err error) {
-		p, res, err = x.try(ctx, m)
+	actx := x.attemptCtx(ctx)
+	err := x.attemptAll(actx, func(m model.Name) (err error) {
+		p, res, err = x.try(actx, m)
 		return err
 	})
+	if goOn, again := x.join(ctx, w); !goOn || again {
+		if err == nil {
+			p.stop()
+		}
+		if !goOn {
+			return
+		}
+		err = x.attemptAll(ctx, func(m model.Name) (err error) {
+			p, res, err = x.try(ctx, m)
+			return err
+		})
+	}
 	if err != nil {
 		x.outcome = "provider_error"
 		apierr.Write(w, failure(err, ctx.Err()))

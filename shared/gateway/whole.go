@@ -22,10 +22,19 @@ import (
 // client before the whole answer, so every retryable failure may fall back.
 func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	var comp chat.Completion
-	err := x.attemptAll(ctx, func(m model.Name) (err error) {
-		comp, err = x.completeOnce(ctx, m)
+	actx := x.attemptCtx(ctx)
+	err := x.attemptAll(actx, func(m model.Name) (err error) {
+		comp, err = x.completeOnce(actx, m)
 		return err
 	})
+	if goOn, again := x.join(ctx, w); !goOn {
+		return
+	} else if again {
+		err = x.attemptAll(ctx, func(m model.Name) (err error) {
+			comp, err = x.completeOnce(ctx, m)
+			return err
+		})
+	}
 	if err == nil && len(comp.Choices) == 0 {
 		err = &chat.ProviderError{Class: chat.ErrUnavailable, Message: "an answer without choices"}
 	}

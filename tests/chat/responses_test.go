@@ -493,8 +493,15 @@ func TestResponsesMetered(t *testing.T) {
 	if refused.Header.Get("Retry-After") == "" {
 		t.Error("a budget refusal without Retry-After")
 	}
+	if len(g.OpenAI.Requests()) > before+1 {
+		t.Error("a refused request reached the provider more than once")
+	}
+	// Refused once, the tenant is admitted before its provider calls.
+	before = len(g.OpenAI.Requests())
+	wantError(t, g.do("POST", "/v1/responses", poor, map[string]any{"model": "openai/gpt-a", "input": "hello there, a prompt longer than five tokens", "stream": true}),
+		429, "budget_exceeded", "")
 	if len(g.OpenAI.Requests()) != before {
-		t.Error("a refused request reached the provider")
+		t.Error("a request of a tenant refused a moment ago reached the provider")
 	}
 }
 

@@ -319,6 +319,7 @@ var defaulted = map[string]string{
 	"SESSION_HISTORY_TOKENS":    "8000 tokens of history per request",
 	"RESPONSE_RETENTION":        "30 days, as OpenAI keeps stored responses",
 	"USAGE_RECORD_RETENTION":    "90 days of per-request usage records; the ledger's day totals outlive them",
+	"ADMISSION_ORDER":           "parallel: admission beside the provider's first token; serial is for operators who prefer it",
 	"DYNAMODB_ATTEMPT_TIMEOUT":  "5s per DynamoDB attempt: a single-digit-millisecond call that has not answered by then is stalled",
 	"DYNAMODB_TIMEOUT":          "10s per DynamoDB call, retries included: a stalled table fails closed with 503 within it",
 	"SETTLE_WINDOW":             "20s of settlement retries: with REQUEST_TIMEOUT 870s and a 5s checkpoint wait, inside the 900s function timeout",

@@ -13,9 +13,10 @@ import (
 
 // startDynamoStub serves a DynamoDB endpoint on loopback, in this process, that
 // answers every UpdateItem (admission and settlement) at once with a fixed
-// item, and passes every other call (key and tenant reads, on cache misses) to
-// dynalite. A governed gateway pointed at it does all its own work per request
-// (two signed SDK calls, their encoding and decoding) without waiting for
+// item and every PutItem (the usage record) with nothing, and passes every
+// other call (key, tenant and price reads, on cache misses) to dynalite. A
+// governed gateway pointed at it does all its own work per request (three
+// signed SDK calls, their encoding and decoding) without waiting for
 // dynalite, whose single Node.js thread otherwise bounds governed throughput.
 func startDynamoStub(dynalite string) (string, error) {
 	target, err := url.Parse(dynalite)
@@ -24,7 +25,16 @@ func startDynamoStub(dynalite string) (string, error) {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.UpdateItem" {
+		switch r.Header.Get("X-Amz-Target") {
+		case "DynamoDB_20120810.UpdateItem":
+		case "DynamoDB_20120810.PutItem":
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amzn-Requestid", "stub")
+			w.Header().Set("Content-Length", "2")
+			_, _ = io.WriteString(w, "{}")
+			return
+		default:
 			proxy.ServeHTTP(w, r)
 			return
 		}
