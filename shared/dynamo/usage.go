@@ -384,8 +384,8 @@ func (s *Store) close(ctx context.Context, tenantID, month, requestID, day strin
 		h.used = usedOf(res.Attributes, day)
 		tats := make(map[string]int64, len(h.tats))
 		maps.Copy(tats, h.tats)
-		if v, ok := res.Attributes["tat#"+ratelimit.Tokens]; ok {
-			tats[ratelimit.Tokens] = getN(map[string]types.AttributeValue{"v": v}, "v")
+		if _, ok := res.Attributes["tat#"+ratelimit.Tokens]; ok {
+			tats[ratelimit.Tokens] = getN(res.Attributes, "tat#"+ratelimit.Tokens)
 		}
 		h.tats = tats
 		s.hints.put(k, h)

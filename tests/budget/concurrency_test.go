@@ -22,6 +22,7 @@ type outcome struct {
 	total  int64
 	retry  string
 	id     string // x-request-id
+	cost   string // x-tollgate-cost-usd
 }
 
 // complete sends one non-streaming echo request and reads what it cost.
@@ -61,7 +62,7 @@ func postTo(t *testing.T, url, key string, body map[string]any) outcome {
 		t.Errorf("response %d is not JSON: %s", res.StatusCode, b)
 	}
 	return outcome{status: res.StatusCode, code: m.Error.Code, total: m.Usage.Total, retry: res.Header.Get("Retry-After"),
-		id: res.Header.Get("x-request-id")}
+		id: res.Header.Get("x-request-id"), cost: res.Header.Get("x-tollgate-cost-usd")}
 }
 
 // burst runs send(0..n-1) concurrently, all released at once, and returns the

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -185,36 +183,8 @@ func TestConcurrentCostBudgetAcrossProcesses(t *testing.T) {
 	admin(t, procs[0].URL, "PUT", "/admin/tenants/acme", map[string]any{"costBudget": map[string]any{"daily": 0.002, "monthly": 1}})
 	key := admin(t, procs[0].URL, "POST", "/admin/tenants/acme/keys", nil)["key"].(string)
 
-	type result struct {
-		status int
-		code   string
-		cost   money.Micros
-	}
-	results := make([]result, 200)
-	burst(200, func(i int) outcome {
-		b, _ := json.Marshal(map[string]any{"max_tokens": 8,
-			"messages": []map[string]string{{"role": "user", "content": fmt.Sprintf("request %d asks for a short echo", i)}}})
-		req, _ := http.NewRequestWithContext(context.Background(), "POST", procs[i%2].URL+"/v1/chat/completions", bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return outcome{}
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		var e struct {
-			Error struct{ Code string } `json:"error"`
-		}
-		_ = json.Unmarshal(body, &e)
-		results[i] = result{status: res.StatusCode, code: e.Error.Code}
-		if res.StatusCode == 200 {
-			results[i].cost, err = money.Parse(res.Header.Get("x-tollgate-cost-usd"))
-			if err != nil {
-				t.Errorf("request %d: cost %q", i, res.Header.Get("x-tollgate-cost-usd"))
-			}
-		}
-		return outcome{}
+	results := burst(200, func(i int) outcome {
+		return complete(t, procs[i%2].URL, key, fmt.Sprintf("request %d asks for a short echo", i), 8)
 	})
 	var admitted, refused int
 	var sum money.Micros
@@ -222,7 +192,11 @@ func TestConcurrentCostBudgetAcrossProcesses(t *testing.T) {
 		switch {
 		case r.status == 200:
 			admitted++
-			sum += r.cost
+			c, err := money.Parse(r.cost)
+			if err != nil {
+				t.Errorf("request %d: cost %q", i, r.cost)
+			}
+			sum += c
 		case r.status == 429 && r.code == "budget_exceeded":
 			refused++
 		default:
