@@ -6,8 +6,9 @@
 //	tollbench run [flags]      every measurement; results on stdout and in -out
 //	tollbench provider [flags] the fake provider (openaitest.NewHandler) on -addr
 //	tollbench gateway [flags]  the local server, governance on or off, on -addr
+//	tollbench proxy [flags]    a plain net/http/httputil reverse proxy to -upstream, on -addr
 //
-// run starts the other two as child processes of its own executable, so that
+// run starts the others as child processes of its own executable, so that
 // each one's CPU time and memory can be read from /proc.
 package main
 
@@ -34,8 +35,10 @@ func main() {
 		err = serveProvider(ctx, args)
 	case "gateway":
 		err = serveGateway(ctx, args)
+	case "proxy":
+		err = serveProxy(ctx, args)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, provider or gateway)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, provider, gateway or proxy)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tollbench:", err)

@@ -178,6 +178,12 @@ func (r *Report) targets() []TargetRow {
 				usf(cpu)+c1, cpu > 0 && cpu < t.limit)
 		}
 	}
+	// 2b. Streams: governed CPU per request within 2× ungoverned.
+	if off, on := r.load("gateway off", true, cmax), r.load("gateway on+stub", true, cmax); off != nil && on != nil && off.CPUPerRequest["gateway"] > 0 {
+		q := float64(on.CPUPerRequest["gateway"]) / float64(off.CPUPerRequest["gateway"])
+		add(fmt.Sprintf("gateway CPU per request ≤ 2× ungoverned, governance on+stub, streaming, c=%d", cmax),
+			fmt.Sprintf("%s vs %s (%.2f×)", usf(on.CPUPerRequest["gateway"]), usf(off.CPUPerRequest["gateway"]), q), q <= 2)
+	}
 	// 3. Added latency at c=1, governance off.
 	for _, s := range []bool{false, true} {
 		d, g := r.load("direct", s, 1), r.load("gateway off", s, 1)
@@ -282,6 +288,8 @@ func (r *Report) write(w io.Writer) {
 		tw.Flush()
 	}
 
+	r.writeSideBySide(w)
+
 	if len(r.Load) > 0 {
 		fmt.Fprintf(w, "\n== Load: closed loop, keep-alive, fast provider (echo, %d chunks); latency = until the whole answer is read\n", len(openaitest.Words(prompt)))
 		fmt.Fprintf(w, "   added = gateway − direct at the same percentile, same concurrency, same run; CPU = process CPU time / requests;\n")
@@ -380,11 +388,7 @@ func (r *Report) write(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "process\tpeak RSS\tRSS now\t")
 		for _, mr := range r.Memory {
-			name := mr.Gateway
-			if !strings.Contains(name, "provider") {
-				name = "gateway " + name
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", name, mib(mr.PeakRSS), mib(mr.RSS))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", mr.Gateway, mib(mr.PeakRSS), mib(mr.RSS))
 		}
 		tw.Flush()
 	}
@@ -587,4 +591,57 @@ func sortedKeys[K interface{ ~int | ~string }, V any](m map[K]V) []K {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// sideBySide are the targets of the side-by-side table, floor first.
+var sideBySide = []string{"proxy httputil", "gateway off", "gateway on+stub", "gateway on"}
+
+// writeSideBySide writes every middle process against the same-run direct
+// baseline: the plain reverse proxy (the floor a Go proxy pays), Tollgate
+// ungoverned, governed with the zero-cost DynamoDB stub, and governed against
+// dynalite.
+func (r *Report) writeSideBySide(w io.Writer) {
+	cmax := r.maxConcurrency()
+	if r.load("direct", false, 1) == nil || cmax == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n== Side by side: each middle process against the same-run direct baseline (fast provider)\n")
+	fmt.Fprintf(w, "   latency ratio = p50 through it / p50 direct, c=1; throughput ratio = req/s through it / req/s direct, c=%d;\n", cmax)
+	fmt.Fprintf(w, "   CPU = its process CPU per request at c=%d (× = over the httputil proxy's)\n", cmax)
+	var floor [2]time.Duration
+	for i, s := range []bool{false, true} {
+		if p := r.load("proxy httputil", s, cmax); p != nil {
+			floor[i] = p.CPUPerRequest["gateway"]
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tadded p50 c=1\tlatency ratio\tthroughput ratio\tCPU/req\tCPU ×\tstream: added p50 c=1\tlatency ratio\tthroughput ratio\tCPU/req\tCPU ×\t")
+	for _, name := range sideBySide {
+		line := name + "\t"
+		seen := false
+		for i, s := range []bool{false, true} {
+			d1, l1 := r.load("direct", s, 1), r.load(name, s, 1)
+			dm, lm := r.load("direct", s, cmax), r.load(name, s, cmax)
+			if l1 != nil && d1 != nil {
+				seen = true
+				line += fmt.Sprintf("%s\t%s\t", ms(l1.Latency.P50-d1.Latency.P50), ratio(l1.Latency.P50, d1.Latency.P50))
+			} else {
+				line += "-\t-\t"
+			}
+			if lm != nil && dm != nil && dm.Throughput > 0 {
+				cpu := lm.CPUPerRequest["gateway"]
+				x := "-"
+				if floor[i] > 0 {
+					x = ratio(cpu, floor[i])
+				}
+				line += fmt.Sprintf("%.2f\t%s\t%s\t", lm.Throughput/dm.Throughput, usf(cpu), x)
+			} else {
+				line += "-\t-\t-\t"
+			}
+		}
+		if seen {
+			fmt.Fprintln(tw, line)
+		}
+	}
+	tw.Flush()
 }

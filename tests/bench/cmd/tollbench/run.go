@@ -101,6 +101,7 @@ type env struct {
 type gatewayProc struct {
 	*child
 	label    string // as reported
+	proxy    bool   // the plain httputil reverse proxy, not Tollgate
 	governed bool
 	pool     int
 	pprof    string
@@ -250,6 +251,16 @@ func (e *env) setUp(ctx context.Context) error {
 			gatewayProc{label: "off+pool", governed: false, pool: e.pool},
 			gatewayProc{label: "on+pool", governed: true, pool: e.pool})
 	}
+	addr, err = freeAddr()
+	if err != nil {
+		return err
+	}
+	px, err := startChild("proxy-httputil", addr, filepath.Join(e.work, "proxy-httputil.log"), filepath.Join(e.work, "proxy-httputil.log"), minimalEnv(),
+		"proxy", "-addr", addr, "-upstream", e.provider.url())
+	if err != nil {
+		return err
+	}
+	e.gateways = append(e.gateways, &gatewayProc{child: px, label: "httputil", proxy: true})
 	for _, v := range variants {
 		addr, err := freeAddr()
 		if err != nil {
@@ -390,15 +401,28 @@ func (e *env) targetsFor(model string, stream bool) []bench.Target {
 	out := []bench.Target{{Name: "direct", URL: e.provider.url() + "/v1/chat/completions", Header: h, Body: requestBody(model, stream), Stream: stream}}
 	gh := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + e.key}}
 	for _, g := range e.gateways {
-		out = append(out, bench.Target{Name: "gateway " + g.label, URL: g.url() + "/v1/chat/completions", Header: gh,
+		if g.proxy {
+			out = append(out, bench.Target{Name: g.name(), URL: g.url() + "/v1/chat/completions", Header: h, Body: requestBody(model, stream), Stream: stream})
+			continue
+		}
+		out = append(out, bench.Target{Name: g.name(), URL: g.url() + "/v1/chat/completions", Header: gh,
 			Body: requestBody("openai/"+model, stream), Stream: stream})
 	}
 	return out
 }
 
+// name is the target name of g's measurements: "gateway <label>", or
+// "proxy httputil" for the plain reverse proxy.
+func (g *gatewayProc) name() string {
+	if g.proxy {
+		return "proxy " + g.label
+	}
+	return "gateway " + g.label
+}
+
 func (e *env) gatewayFor(target string) *gatewayProc {
 	for _, g := range e.gateways {
-		if target == "gateway "+g.label {
+		if target == g.name() {
 			return g
 		}
 	}
@@ -441,7 +465,7 @@ func (e *env) loadPhase(ctx context.Context) error {
 	// Peak memory of each gateway over everything it served.
 	for _, g := range e.gateways {
 		if p, err := bench.ReadProc(g.pid()); err == nil {
-			e.report.Memory = append(e.report.Memory, MemRow{Gateway: g.label, PeakRSS: p.HWM, RSS: p.RSS})
+			e.report.Memory = append(e.report.Memory, MemRow{Gateway: g.name(), PeakRSS: p.HWM, RSS: p.RSS})
 		}
 	}
 	if p, err := bench.ReadProc(e.provider.pid()); err == nil {
@@ -470,10 +494,14 @@ func (e *env) embeddingTargets() []bench.Target {
 	out := []bench.Target{{Name: "direct", URL: e.provider.url() + "/v1/embeddings", Header: h, Body: body(modelEmbed)}}
 	gh := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + e.key}}
 	for _, g := range e.gateways {
-		if strings.Contains(g.label, "pool") {
+		switch {
+		case strings.Contains(g.label, "pool"):
+			continue
+		case g.proxy:
+			out = append(out, bench.Target{Name: g.name(), URL: g.url() + "/v1/embeddings", Header: h, Body: body(modelEmbed)})
 			continue
 		}
-		out = append(out, bench.Target{Name: "gateway " + g.label, URL: g.url() + "/v1/embeddings", Header: gh, Body: body("openai/" + modelEmbed)})
+		out = append(out, bench.Target{Name: g.name(), URL: g.url() + "/v1/embeddings", Header: gh, Body: body("openai/" + modelEmbed)})
 	}
 	return out
 }

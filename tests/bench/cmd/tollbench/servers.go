@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	_ "net/http/pprof" // served only on the gateway's -pprof address
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -82,6 +84,32 @@ func serveGateway(ctx context.Context, args []string) error {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // http.DefaultServeMux: pprof only
 	}
 	return serve(ctx, *addr, bench.Handler(a, *governance == "on"))
+}
+
+// serveProxy runs the floor a Go proxy pays: net/http/httputil's ReverseProxy
+// to -upstream, flushing every write at once so streams pass through as they
+// come, until ctx ends. No authentication, no parsing, no governance. Its
+// transport is Go's default but keeps 64 idle connections per host (the
+// default's 2 makes it dial under concurrency, which is no floor).
+func serveProxy(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	upstream := fs.String("upstream", "", "base URL of the upstream (the fake provider)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u, err := url.Parse(*upstream)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("proxy: -upstream %q: want a base URL", *upstream)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 64, 64
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(u) },
+		FlushInterval: -1,
+		Transport:     tr,
+	}
+	return serve(ctx, *addr, rp)
 }
 
 // appWithDynamoPool is app.FromEnv with a DynamoDB HTTP client that keeps up to
