@@ -28,6 +28,7 @@ import (
 	"github.com/tollgate/tollgate/shared/gateway"
 	"github.com/tollgate/tollgate/shared/health"
 	"github.com/tollgate/tollgate/shared/imagefetch"
+	"github.com/tollgate/tollgate/shared/knowledge"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/periodclose"
@@ -61,6 +62,12 @@ type App struct {
 
 	prices     *money.Book
 	pricesOnce sync.Once
+
+	aws           aws.Config
+	knowledge     *knowledge.Service
+	knowledgeErr  error
+	knowledgeOnce sync.Once
+	localQueue    *knowledge.LocalQueue // nil when jobs go to SQS
 }
 
 // Prices returns the price table: shipped defaults, MODEL_PRICES, and what
@@ -115,7 +122,7 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 		o.APIOptions = append(o.APIOptions, callDeadline(cfg.DynamoDBTimeout))
 	}), cfg.TableName)
 	store.RecordTTL = cfg.UsageRecordRetention
-	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
+	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now, aws: awsCfg}
 	if cfg.MetricsEnabled {
 		a.Metrics = &telemetry.Metrics{Namespace: cfg.MetricsNamespace, PerTenant: cfg.MetricsPerTenant, Out: os.Stdout}
 	}
@@ -159,7 +166,8 @@ func (a *App) Embeddings() http.Handler { return a.handler("embeddings", a.regis
 
 // Local returns every route on one handler, for the local server.
 func (a *App) Local() http.Handler {
-	return a.handler("local", a.registerHealth, a.registerAdmin, a.registerChat, a.registerEmbeddings, a.registerUsage, a.registerSessions)
+	return a.handler("local", a.registerHealth, a.registerAdmin, a.registerChat, a.registerEmbeddings, a.registerUsage, a.registerSessions,
+		a.registerKnowledge)
 }
 
 func (a *App) sessionExpiry() session.Expiry {
@@ -191,6 +199,16 @@ func (a *App) registerEmbeddings(mux *http.ServeMux) {
 // ChatDeps returns the chat gateway's dependencies as the App wires them; a
 // benchmark can change one (Ledger nil: no governance) and build its own handler.
 func (a *App) ChatDeps() gateway.Deps {
+	d := a.chatDeps()
+	if svc, err := a.Knowledge(); err == nil {
+		d.Knowledge = svc
+	}
+	return d
+}
+
+// chatDeps is ChatDeps without the knowledge base (which embeds through a
+// gateway of its own).
+func (a *App) chatDeps() gateway.Deps {
 	c := a.Config
 	d := gateway.Deps{
 		Log: a.Log, Tenants: a.Tenants, Providers: a.Providers, Ledger: a.Store, Sessions: a.Store, Metrics: a.Metrics,

@@ -38,6 +38,9 @@ func (a *App) ServeLocal(ctx context.Context, demo string, out io.Writer) error 
 		fmt.Fprintf(out, "  curl -sN %s/v1/chat/completions -H 'Authorization: Bearer %s' \\\n", base, key)
 		fmt.Fprintf(out, "    -H 'Content-Type: application/json' -d '{\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}],\"stream\":true}'\n\n")
 	}
+	if err := a.RunIngestion(ctx, 2); err != nil {
+		a.Log.Error("ingestion", "err", err) // the rest of the gateway serves; the knowledge routes answer 503
+	}
 	srv := a.LocalServer()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()

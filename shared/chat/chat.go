@@ -195,6 +195,10 @@ type ResponseFormat struct {
 type Request struct {
 	Model    string
 	Messages []Message // system messages included, in order
+	// Sources are passages the gateway retrieved for the request (file_search),
+	// already in Messages as the system message SourcesMessage makes; providers
+	// need not read them (echo answers from them).
+	Sources []Source
 
 	Tools             []Tool
 	ToolChoice        ToolChoice
@@ -501,4 +505,28 @@ func ContentIndex(parts []Part, j int) int {
 		}
 	}
 	return k
+}
+
+// Source is a passage retrieved from a tenant's vector store for a request.
+type Source struct {
+	FileID, Filename, Text string
+	Score                  float64
+}
+
+// SourcesInstruction opens the system message of retrieved sources.
+const SourcesInstruction = "Answer using the numbered sources below when they are relevant. " +
+	"Cite each source you use by its number in square brackets, like [1], right after the sentence it supports. " +
+	"If the sources do not hold the answer, say so."
+
+// SourcesMessage is the system message that gives a model the retrieved
+// sources: SourcesInstruction, then each source numbered from 1 with its file
+// name.
+func SourcesMessage(sources []Source) Message {
+	var b strings.Builder
+	b.WriteString(SourcesInstruction)
+	b.WriteString("\n\nSources:")
+	for i, s := range sources {
+		fmt.Fprintf(&b, "\n\n[%d] (file: %s)\n%s", i+1, s.Filename, s.Text)
+	}
+	return TextMessage(RoleSystem, b.String())
 }

@@ -54,6 +54,12 @@ type Config struct {
 	MetricsEnabled         bool          // METRICS_ENABLED
 	MetricsNamespace       string        // METRICS_NAMESPACE
 	MetricsPerTenant       bool          // METRICS_PER_TENANT
+	FileMaxBytes           int64         // FILE_MAX_BYTES: the largest file an upload may be
+	FileStorageQuota       int64         // FILE_STORAGE_QUOTA: a tenant's stored files, in bytes, unless its configuration says otherwise (0: none)
+	FilesBucket            string        // FILES_BUCKET: the S3 bucket of uploaded files; "" keeps them under LOCAL_DATA_DIR
+	VectorBucket           string        // VECTOR_BUCKET: the S3 Vectors bucket; "" keeps vectors in the embedded database under LOCAL_DATA_DIR
+	IngestQueueURL         string        // INGEST_QUEUE_URL: the SQS queue of ingestion jobs; "" runs them in-process
+	LocalDataDir           string        // LOCAL_DATA_DIR: where the local server keeps files and vectors (default .local)
 	Port                   int           // PORT (local server)
 	Host                   string        // HOST: the local server's listen address (default 127.0.0.1)
 	ReadTimeout            time.Duration // READ_TIMEOUT: the local server's bound on reading a request (headers and body)
@@ -72,6 +78,10 @@ const (
 	DefaultPort            = 8080
 	DefaultTableName       = "tollgate"
 	DefaultOpenAIBaseURL   = "https://api.openai.com/v1"
+	// DefaultFileMaxBytes keeps an upload's multipart body within Lambda's 6 MB
+	// synchronous request limit after API Gateway's base64 encoding.
+	DefaultFileMaxBytes     = 4 << 20
+	DefaultFileStorageQuota = 1 << 30
 )
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in tests).
@@ -183,6 +193,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.ImageFetchMaxBytes = int64(intVar(getenv, "IMAGE_FETCH_MAX_BYTES", 5<<20, 1024, 20<<20, bad))
 	c.ImageFetchTimeout = durationVar(getenv, "IMAGE_FETCH_TIMEOUT", 5*time.Second, bad)
+	c.FileMaxBytes = int64(intVar(getenv, "FILE_MAX_BYTES", DefaultFileMaxBytes, 1, 512<<20, bad))
+	c.FileStorageQuota = int64(intVar(getenv, "FILE_STORAGE_QUOTA", DefaultFileStorageQuota, 0, 1<<50, bad))
+	c.FilesBucket, c.VectorBucket, c.IngestQueueURL = getenv("FILES_BUCKET"), getenv("VECTOR_BUCKET"), getenv("INGEST_QUEUE_URL")
+	c.LocalDataDir = or(getenv("LOCAL_DATA_DIR"), ".local")
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
 		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "USAGE_RECORD_RETENTION": c.UsageRecordRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "SETTLE_WINDOW": c.SettleWindow, "WRITE_TIMEOUT": c.WriteTimeout,

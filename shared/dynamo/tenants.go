@@ -38,6 +38,7 @@ type storedConfig struct {
 	TokenBudget tenant.Budget     `json:"tokenBudget"`
 	CostBudget  tenant.CostBudget `json:"costBudget"`
 	RateLimit   tenant.RateLimit  `json:"rateLimit"`
+	Knowledge   tenant.Knowledge  `json:"knowledge,omitzero"`
 }
 
 // PutTenant creates or replaces a tenant's configuration. With expected set, the
@@ -47,7 +48,7 @@ type storedConfig struct {
 // tenant's incarnation; a creation gives it a new one (tenant.Config.Scope), so
 // an id created again after a deletion starts empty.
 func (s *Store) PutTenant(ctx context.Context, cfg tenant.Config, expected *int64, now time.Time) (out tenant.Config, created bool, err error) {
-	doc, err := json.Marshal(storedConfig{cfg.Name, cfg.Models, cfg.TokenBudget, cfg.CostBudget, cfg.RateLimit})
+	doc, err := json.Marshal(storedConfig{cfg.Name, cfg.Models, cfg.TokenBudget, cfg.CostBudget, cfg.RateLimit, cfg.Knowledge})
 	if err != nil {
 		return tenant.Config{}, false, fmt.Errorf("dynamo: put tenant: %w", err)
 	}
@@ -160,6 +161,7 @@ func decodeTenant(item map[string]types.AttributeValue) (tenant.Config, error) {
 		TokenBudget: sc.TokenBudget,
 		CostBudget:  sc.CostBudget,
 		RateLimit:   sc.RateLimit,
+		Knowledge:   sc.Knowledge,
 		Version:     getN(item, "version"),
 		Incarnation: getS(item, attrIncarnation),
 		CreatedAt:   getTime(item, "createdAt"),

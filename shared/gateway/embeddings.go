@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate/tollgate/shared/money"
 	"github.com/tollgate/tollgate/shared/route"
 	"github.com/tollgate/tollgate/shared/telemetry"
+	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/tokens"
 	"github.com/tollgate/tollgate/shared/web"
 )
@@ -212,6 +213,7 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		attemptsMade      int
 		refusal           meter.Refusal
 		ticket            *meter.Ticket
+		err               error
 	)
 	defer func() {
 		attrs := []slog.Attr{slog.String("api", "embeddings"), slog.String("outcome", outcome)}
@@ -297,45 +299,19 @@ func (h *Handler) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.AttemptTimeout)
 	defer cancel()
-	var prices money.Table
-	if h.meter != nil {
-		counters := make([]*tokens.Counter, len(attempts))
-		for i, a := range attempts {
-			counters[i] = tokens.CounterFor(a.m.Provider, a.m.Model)
-		}
-		counter := tokens.Same(counters...)
-		if !reservationMatters(&cfg) {
-			counter = nil
-		}
-		rate := int64(inputEstimate(&c.req))
-		if counter != nil {
-			rate = inputBound(&c.req, counter)
-		}
-		cost := meter.Cost{RequestID: info.RequestID, Input: inputBound(&c.req, counter), RateEstimate: rate,
-			Meta: budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}}
-		if prices, err = h.Prices.Table(ctx, h.Now()); err != nil && cfg.CostBudget.Limited() {
-			reject(apierr.StoreUnavailable("read the price table", err))
-			return
-		}
-		if cfg.CostBudget.Limited() {
-			models := make([]model.Name, len(attempts))
-			for i, a := range attempts {
-				models[i] = a.m
-			}
-			if cost.InputPrice, _, err = worstPrices(prices, models, false); err != nil {
-				reject(err)
-				return
-			}
-		}
-		ticket, refusal, err = h.meter.Admit(ctx, &cfg, h.Now(), cost, w.Header())
-		if errors.Is(err, meter.ErrClientGone) {
-			outcome = admissionEnded(ctx, w, r, err)
-			return
-		}
-		if err != nil {
-			reject(err)
-			return
-		}
+	models := make([]model.Name, len(attempts))
+	for i, a := range attempts {
+		models[i] = a.m
+	}
+	ticket, refusal, prices, err := h.admitEmbedding(ctx, &cfg, models, &c.req,
+		budget.Meta{KeyID: info.Key(), User: c.req.User, Route: RouteEmbeddings}, info.RequestID, w.Header())
+	if errors.Is(err, meter.ErrClientGone) {
+		outcome = admissionEnded(ctx, w, r, err)
+		return
+	}
+	if err != nil {
+		reject(err)
+		return
 	}
 	req := c.req
 	var res embedding.Result
@@ -400,4 +376,40 @@ func encodeVector(v []float32) string {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// admitEmbedding admits an embedding request that one of models will answer
+// through the meter (nil ticket when ungoverned): its input bound, exact when
+// every model's tokenizer is known and the reservation matters, and at the
+// worst of the models' prices for a money budget. It returns the price table
+// for costing the answer (none when ungoverned).
+func (h *Handler) admitEmbedding(ctx context.Context, cfg *tenant.Config, models []model.Name, req *embedding.Request, meta budget.Meta,
+	requestID string, hdr http.Header) (*meter.Ticket, meter.Refusal, money.Table, error) {
+	if h.meter == nil {
+		return nil, 0, nil, nil
+	}
+	counters := make([]*tokens.Counter, len(models))
+	for i, m := range models {
+		counters[i] = tokens.CounterFor(m.Provider, m.Model)
+	}
+	counter := tokens.Same(counters...)
+	if !reservationMatters(cfg) {
+		counter = nil
+	}
+	rate := int64(inputEstimate(req))
+	if counter != nil {
+		rate = inputBound(req, counter)
+	}
+	cost := meter.Cost{RequestID: requestID, Input: inputBound(req, counter), RateEstimate: rate, Meta: meta}
+	prices, err := h.Prices.Table(ctx, h.Now())
+	if err != nil && cfg.CostBudget.Limited() {
+		return nil, 0, nil, apierr.StoreUnavailable("read the price table", err)
+	}
+	if cfg.CostBudget.Limited() {
+		if cost.InputPrice, _, err = worstPrices(prices, models, false); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	ticket, refusal, err := h.meter.Admit(ctx, cfg, h.Now(), cost, hdr)
+	return ticket, refusal, prices, err
 }

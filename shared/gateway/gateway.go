@@ -68,6 +68,9 @@ type Deps struct {
 	// Images fetches image URLs of the hosts the deployment allows, so that
 	// they reach every provider inline; nil leaves every URL as it is.
 	Images ImageFetcher
+	// Knowledge searches tenants' vector stores for file_search requests; nil:
+	// the deployment has no knowledge base.
+	Knowledge Retriever
 	// FirstTokenTimeout bounds each attempt until its first token; past it the
 	// attempt counts as timed out and the next model is tried.
 	FirstTokenTimeout time.Duration

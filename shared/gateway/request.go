@@ -26,7 +26,8 @@ type call struct {
 	// legacyFunctions: the request used functions/function_call, so the answer
 	// uses function_call too.
 	legacyFunctions bool
-	resp            *respCall // set for POST /v1/responses
+	resp            *respCall  // set for POST /v1/responses
+	retrieval       *retrieval // the vector stores to search first (retrieval.go)
 }
 
 // openAIRequest is OpenAI's Chat Completions request. Parameters Tollgate does not
@@ -350,6 +351,10 @@ type nativeRequest struct {
 	ToolChoice      json.RawMessage   `json:"toolChoice"`
 	ResponseFormat  json.RawMessage   `json:"responseFormat"`
 	ReasoningEffort *string           `json:"reasoningEffort"`
+	Knowledge       *struct {
+		VectorStoreIDs []string `json:"vectorStoreIds"`
+		MaxResults     *int64   `json:"maxResults"`
+	} `json:"knowledge"`
 }
 
 // decodeNative parses and validates a /chat body.
@@ -360,6 +365,13 @@ func decodeNative(body []byte) (*call, error) {
 	}
 	c := &call{native: true, model: req.ModelID, stream: req.Stream,
 		req: chat.Request{Temperature: req.Temperature, TopP: req.TopP}}
+	if k := req.Knowledge; k != nil {
+		rv, err := decodeRetrieval(k.VectorStoreIDs, k.MaxResults, "knowledge.vectorStoreIds", "knowledge.maxResults")
+		if err != nil {
+			return nil, err
+		}
+		c.retrieval = rv
+	}
 	if req.SessionID != nil {
 		if !session.ValidID(*req.SessionID) {
 			return nil, invalid("invalid_session_id", "sessionId", "sessionId must match [A-Za-z0-9_-]{1,128}")

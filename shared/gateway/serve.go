@@ -73,6 +73,7 @@ type exchange struct {
 	prices        money.Table       // the price table at admission
 	pending       *pendingAdmission // an admission running beside the first attempt (parallel.go)
 	r             *http.Request
+	answer        strings.Builder // the first choice's streamed text, when retrieved sources may be cited
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]byte) (*call, error)) {
@@ -127,6 +128,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 	if err := checkToolResults(history, x.requestMessages(), "messages"); err != nil {
 		x.reject(w, r, err)
 		return
+	}
+	if x.c.resp == nil {
+		if err := x.retrieve(r.Context(), &cfg); err != nil {
+			x.reject(w, r, err)
+			return
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(chat.WithTraceID(r.Context(), info.TraceID), h.RequestTimeout)
@@ -227,6 +234,9 @@ func (x *exchange) observe(c *chat.Chunk) {
 	}
 	if x.asm != nil {
 		x.asm.add(c)
+	}
+	if c.Choice == 0 && c.Text != "" && len(x.c.req.Sources) > 0 {
+		x.answer.WriteString(c.Text)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 
 	"github.com/tollgate/tollgate/shared/chat"
+	"github.com/tollgate/tollgate/shared/vectors"
 )
 
 // toolNamePattern is OpenAI's rule for function names, which Bedrock shares.
@@ -20,6 +21,12 @@ type openAITool struct {
 	Type         string          `json:"type"`
 	Function     *openAIFunction `json:"function"`
 	CacheControl *cacheControl   `json:"cache_control"`
+	// file_search (the Responses API's tool, as LiteLLM takes it in Chat
+	// Completions): Tollgate retrieves from these vector stores itself.
+	VectorStoreIDs []string        `json:"vector_store_ids"`
+	MaxNumResults  *int64          `json:"max_num_results"`
+	Filters        json.RawMessage `json:"filters"`
+	RankingOptions json.RawMessage `json:"ranking_options"`
 }
 
 type openAIFunction struct {
@@ -62,7 +69,28 @@ func (c *call) decodeTools(req *openAIRequest) error {
 		}
 		switch ot.Type {
 		case "function":
-		case "custom", "file_search", "web_search", "web_search_preview", "code_interpreter", "mcp":
+			if ot.VectorStoreIDs != nil || ot.MaxNumResults != nil || !isNull(ot.Filters) || !isNull(ot.RankingOptions) {
+				return invalid("invalid_value", p, "%s: vector_store_ids, max_num_results, filters and ranking_options belong to file_search tools", p)
+			}
+		case "file_search":
+			if c.retrieval != nil {
+				return invalid("invalid_value", p, "%s: give one file_search tool", p)
+			}
+			if ot.Function != nil || ot.CacheControl != nil {
+				return invalid("invalid_value", p, "%s: a file_search tool takes vector_store_ids, max_num_results and filters", p)
+			}
+			rv, err := decodeRetrieval(ot.VectorStoreIDs, ot.MaxNumResults, p+".vector_store_ids", p+".max_num_results")
+			if err != nil {
+				return err
+			}
+			if !isNull(ot.Filters) {
+				if rv.filter, err = vectors.ParseFilter(ot.Filters); err != nil {
+					return invalid("invalid_value", p+".filters", "%s.filters: %s", p, err.Error())
+				}
+			}
+			c.retrieval = rv
+			continue
+		case "custom", "web_search", "web_search_preview", "code_interpreter", "mcp":
 			return invalid("unsupported_parameter", p+".type", "%s: %s tools are not supported by this gateway (function tools are)", p, ot.Type)
 		default:
 			return invalid("invalid_value", p+".type", "%s.type must be function", p)

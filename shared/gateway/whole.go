@@ -88,8 +88,12 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 		return
 	}
 	if x.c.native {
-		web.JSON(w, http.StatusOK, nativeResponse{ID: x.id, Model: x.model.String(), Message: nativeMessageFrom(&comp.Choices[0].Message),
-			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finishes[0], CostUSD: cost})
+		nr := nativeResponse{ID: x.id, Model: x.model.String(), Message: nativeMessageFrom(&comp.Choices[0].Message),
+			Usage: toNativeUsage(u), LatencyMs: latency, Attempts: x.attempts, FinishReason: finishes[0], CostUSD: cost}
+		if src := x.c.req.Sources; len(src) > 0 {
+			nr.Citations = nativeCitations(comp.Choices[0].Message.Text(), src)
+		}
+		web.JSON(w, http.StatusOK, nr)
 		return
 	}
 	resp := openAIResponse{
@@ -100,6 +104,9 @@ func (x *exchange) serveWhole(ctx context.Context, w http.ResponseWriter) {
 	for i := range comp.Choices {
 		ch := &comp.Choices[i]
 		msg := openAIMessageFrom(&ch.Message, ch.Refusal, x.c.legacyFunctions)
+		if src := x.c.req.Sources; len(src) > 0 {
+			msg.Annotations = annotationsOf(citations(ch.Message.Text(), src))
+		}
 		finish := chat.FinishStop
 		if i < len(finishes) {
 			finish = finishes[i]

@@ -52,6 +52,8 @@ type openAIMessageOut struct {
 	FunctionCall     *openAIFunctionCall `json:"function_call,omitempty"`
 	ReasoningContent string              `json:"reasoning_content,omitempty"`
 	ThinkingBlocks   []thinkingBlock     `json:"thinking_blocks,omitempty"`
+	// Annotations are the retrieved files the answer cites (file_search).
+	Annotations []fileCitation `json:"annotations,omitempty"`
 }
 
 type openAIFunctionCall struct {
@@ -104,6 +106,7 @@ type openAIDelta struct {
 	ToolCalls        []openAIToolCallDelta `json:"tool_calls,omitempty"`
 	FunctionCall     *openAIFunctionCall   `json:"function_call,omitempty"`
 	ThinkingBlocks   []thinkingBlock       `json:"thinking_blocks,omitempty"`
+	Annotations      []fileCitation        `json:"annotations,omitempty"`
 }
 
 type openAIToolCallDelta struct {
@@ -193,6 +196,9 @@ type nativeResponse struct {
 	FinishReason string `json:"finishReason"`
 	// CostUSD is what the answer cost at its model's price (absent: unpriced).
 	CostUSD *money.Micros `json:"costUsd,omitempty"`
+	// Citations are the sources retrieved for the request (knowledge), and
+	// whether the answer cites each.
+	Citations []nativeCitation `json:"citations,omitempty"`
 }
 
 type nativeUsageEvent struct {
@@ -307,6 +313,16 @@ func (s *openAIStream) usage(u chat.Usage) error {
 }
 
 func (s *openAIStream) end(finishes []string, u chat.Usage) error {
+	if src := s.x.c.req.Sources; len(src) > 0 {
+		if cs := citations(s.x.answer.String(), src); len(cs) > 0 {
+			s.d = openAIDelta{Annotations: annotationsOf(cs)}
+			s.choice[0] = openAIChoice{Index: 0, Delta: &s.d}
+			s.chunk.Choices = s.choice[:]
+			if err := s.sw.Data(&s.chunk); err != nil {
+				return err
+			}
+		}
+	}
 	for i, finish := range finishes {
 		finish = openAIFinish(finish, s.x.c.legacyFunctions)
 		s.d = openAIDelta{}
@@ -380,6 +396,11 @@ func (s *nativeStream) usageEvent(u chat.Usage, finish string) error {
 }
 
 func (s *nativeStream) end(finishes []string, u chat.Usage) error {
+	if src := s.x.c.req.Sources; len(src) > 0 {
+		if err := s.sw.Event("citations", map[string]any{"citations": nativeCitations(s.x.answer.String(), src)}); err != nil {
+			return err
+		}
+	}
 	if err := s.usageEvent(u, ""); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/money"
@@ -56,6 +57,8 @@ func ParseConfig(data []byte, catalog model.Catalog) (cfg Config, version *int64
 			err = parseCostBudget(v, &cfg.CostBudget)
 		case "rateLimit":
 			err = parseRateLimit(v, &cfg.RateLimit)
+		case "knowledge":
+			err = parseKnowledge(v, &cfg.Knowledge)
 		case "version":
 			if isNull(v) {
 				continue
@@ -201,6 +204,52 @@ func parseBudget(data json.RawMessage, b *Budget) error {
 			err = count(v, path, &b.MinOutputTokens)
 		default:
 			err = &FieldError{path, "unknown field " + strconv.Quote(k)}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseKnowledge(data json.RawMessage, k *Knowledge) error {
+	obj, err := object(data, "knowledge")
+	if err != nil || obj == nil {
+		return err
+	}
+	for f, v := range obj {
+		path := "knowledge." + f
+		switch f {
+		case "storageBytes":
+			var n int64
+			if isNull(v) {
+				k.StorageBytes = 0
+				continue
+			}
+			if err = json.Unmarshal(v, &n); err != nil || n < -1 {
+				err = &FieldError{path, "must be an integer ≥ -1 (-1: unlimited, 0: the deployment's quota)"}
+			}
+			k.StorageBytes = n
+		case "vectorStoreIds":
+			var ids []string
+			if err = json.Unmarshal(v, &ids); err != nil {
+				err = &FieldError{path, "must be an array of vector store ids"}
+			} else if len(ids) > 10 {
+				err = &FieldError{path, "must hold at most 10 vector store ids"}
+			}
+			for i, id := range ids {
+				if err == nil && (!strings.HasPrefix(id, "vs_") || len(id) > 64) {
+					err = &FieldError{fmt.Sprintf("%s[%d]", path, i), fmt.Sprintf("%q is not a vector store id", id)}
+				}
+			}
+			k.VectorStoreIDs = ids
+		case "maxResults":
+			err = count(v, path, &k.MaxResults)
+			if err == nil && k.MaxResults > 50 {
+				err = &FieldError{path, "must be at most 50"}
+			}
+		default:
+			err = &FieldError{path, "unknown field " + strconv.Quote(f)}
 		}
 		if err != nil {
 			return err

@@ -18,6 +18,7 @@ type Config struct {
 	TokenBudget Budget     `json:"tokenBudget"`
 	CostBudget  CostBudget `json:"costBudget"`
 	RateLimit   RateLimit  `json:"rateLimit"`
+	Knowledge   Knowledge  `json:"knowledge,omitzero"`
 	Version     int64      `json:"version"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	UpdatedAt   time.Time  `json:"updatedAt"`
@@ -86,6 +87,17 @@ type CostBudget struct {
 
 // Limited reports whether the tenant has a money budget.
 func (b CostBudget) Limited() bool { return b.Daily > 0 || b.Monthly > 0 }
+
+// Knowledge is a tenant's knowledge-base settings.
+type Knowledge struct {
+	// StorageBytes is the most its uploaded files may take together; 0
+	// follows the deployment's FILE_STORAGE_QUOTA, -1 means unlimited.
+	StorageBytes int64 `json:"storageBytes,omitempty"`
+	// VectorStoreIDs are searched for every chat request that names no vector
+	// store itself; MaxResults is how many chunks they add (0: 5).
+	VectorStoreIDs []string `json:"vectorStoreIds,omitempty"`
+	MaxResults     int64    `json:"maxResults,omitempty"`
+}
 
 // DefaultMinOutputTokens is the smallest output a clamped request may be given.
 const DefaultMinOutputTokens = 16

@@ -131,9 +131,10 @@ func Start(t *testing.T, srv *dynamotest.Server, env map[string]string, setup fu
 	t.Helper()
 	srv = dynamotest.Require(t, srv)
 	vars := map[string]string{
-		"TABLE_NAME":    srv.NewTable(t),
-		"ADMIN_API_KEY": AdminKey,
-		"MODELS":        "echo/echo-1,echo/echo-2,openai/gpt-4o-mini,bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
+		"TABLE_NAME":     srv.NewTable(t),
+		"ADMIN_API_KEY":  AdminKey,
+		"LOCAL_DATA_DIR": t.TempDir(), // uploaded files and the embedded vector database
+		"MODELS":         "echo/echo-1,echo/echo-2,openai/gpt-4o-mini,bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -163,8 +164,14 @@ func Start(t *testing.T, srv *dynamotest.Server, env map[string]string, setup fu
 	for _, s := range []string{AdminKey, vars["OPENAI_API_KEY"]} {
 		g.secret(s)
 	}
+	ingest, stop := context.WithCancel(context.Background())
+	if err := a.RunIngestion(ingest, 2); err != nil {
+		t.Logf("resume ingestion: %v", err) // a test of a missing table sees this
+	}
 	t.Cleanup(func() {
 		hs.Close()
+		stop()
+		a.WaitIngestion()
 		g.checkLogs()
 	})
 	return g

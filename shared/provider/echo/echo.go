@@ -12,7 +12,9 @@
 //   - with a json_schema response format it answers a JSON value valid for the
 //     schema (schema.Example); with json_object, {"answer": <last user message>};
 //   - with a reasoning effort, it streams one reasoning delta before the answer;
-//   - with n > 1, every choice gets the same answer.
+//   - with n > 1, every choice gets the same answer;
+//   - given retrieved sources (file_search), it answers "According to [1]: "
+//     and the first 40 words of the best source, citing it.
 package echo
 
 import (
@@ -156,8 +158,21 @@ func answer(req *chat.Request, last string) reply {
 		a.text = string(v)
 		return a
 	}
+	if len(req.Sources) > 0 {
+		a.text = "According to [1]: " + firstWords(req.Sources[0].Text, 40)
+		return a
+	}
 	a.text = last
 	return a
+}
+
+// firstWords returns the first n words of s.
+func firstWords(s string, n int) string {
+	w := strings.Fields(s)
+	if len(w) > n {
+		w = append(w[:n], "…")
+	}
+	return strings.Join(w, " ")
 }
 
 // pickTool returns the tool echo calls, or nil.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tollgate/tollgate/shared/embedding"
 	"github.com/tollgate/tollgate/shared/tokens"
@@ -16,9 +17,10 @@ import (
 const EmbeddingDimensions = 256
 
 // Embed answers each input with a deterministic unit vector made from its words
-// (each word adds ±1 to a dimension its hash picks): the same text always gets
-// the same vector, texts sharing words point in closer directions, and it is no
-// model. Token arrays are embedded by their numbers. Usage counts the inputs
+// (letters and digits, lower-cased, common English stop words left out, a
+// plural's s dropped; each word adds ±1 to a dimension its hash picks): the
+// same text always gets the same vector, texts sharing words point in closer
+// directions, and it is no model. Token arrays are embedded by their numbers. Usage counts the inputs
 // with tokens.Estimate (a token array by its length).
 func (*Client) Embed(ctx context.Context, req *embedding.Request) (embedding.Result, error) {
 	if err := ctx.Err(); err != nil {
@@ -30,7 +32,7 @@ func (*Client) Embed(ctx context.Context, req *embedding.Request) (embedding.Res
 	}
 	var res embedding.Result
 	for _, in := range req.Inputs {
-		res.Vectors = append(res.Vectors, vector(strings.Fields(strings.ToLower(in)), dims))
+		res.Vectors = append(res.Vectors, vector(words(in), dims))
 		res.InputTokens += tokens.Estimate(in)
 	}
 	for _, toks := range req.Tokens {
@@ -42,6 +44,31 @@ func (*Client) Embed(ctx context.Context, req *embedding.Request) (embedding.Res
 		res.InputTokens += len(toks)
 	}
 	return res, nil
+}
+
+// stopWords are left out of echo's vectors: they would make every text alike.
+var stopWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an and are as at be by can do does for from has have how i if in is it its
+		my of on or our the their this to was what when where which who why will with you your me we`) {
+		stopWords[w] = true
+	}
+}
+
+// words returns the words echo embeds.
+func words(s string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if stopWords[w] {
+			continue
+		}
+		if len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") {
+			w = w[:len(w)-1]
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 func vector(words []string, dims int) []float32 {

@@ -1,0 +1,159 @@
+// Package blob keeps the bytes of uploaded files: in an S3 bucket on AWS
+// (S3), in a directory locally (Dir). Keys are the caller's, tenant-prefixed
+// ("tenants/<id>/files/<file id>"), so one tenant's objects share a prefix that
+// a policy can name.
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Store keeps objects by key.
+type Store interface {
+	Put(ctx context.Context, key string, data []byte, contentType string) error
+	// Get returns the object's bytes, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete removes the object; a missing one is no error.
+	Delete(ctx context.Context, key string) error
+}
+
+// ErrNotFound is wrapped by Get for a key that holds nothing.
+var ErrNotFound = errors.New("blob: not found")
+
+// validKey reports whether key is relative, clean and free of "..": what both
+// backends accept.
+func validKey(key string) bool {
+	return key != "" && !strings.HasPrefix(key, "/") && filepath.ToSlash(filepath.Clean(key)) == key &&
+		!strings.Contains(key, "..") && !strings.ContainsAny(key, "\\\x00")
+}
+
+// Dir keeps objects as files under a directory (the local server's .local/files).
+type Dir struct{ root string }
+
+// NewDir returns a Dir at root; root is made on the first Put.
+func NewDir(root string) *Dir { return &Dir{root: root} }
+
+func (d *Dir) path(key string) (string, error) {
+	if !validKey(key) {
+		return "", fmt.Errorf("blob: bad key %q", key)
+	}
+	return filepath.Join(d.root, filepath.FromSlash(key)), nil
+}
+
+// Put writes the object whole or not at all (a temporary file renamed).
+func (d *Dir) Put(_ context.Context, key string, data []byte, _ string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".put-*")
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("blob: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get reads the object.
+func (d *Dir) Get(_ context.Context, key string) ([]byte, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob: get %s: %w", key, err)
+	}
+	return b, nil
+}
+
+// Delete removes the object.
+func (d *Dir) Delete(_ context.Context, key string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("blob: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// S3 keeps objects in one bucket, encrypted at rest with the bucket's key
+// (SSE-S3 unless the bucket says otherwise).
+type S3 struct {
+	client *s3.Client
+	bucket string
+}
+
+// NewS3 returns the bucket's Store.
+func NewS3(client *s3.Client, bucket string) *S3 { return &S3{client: client, bucket: bucket} }
+
+// Put writes the object.
+func (s *S3) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	if !validKey(key) {
+		return fmt.Errorf("blob: bad key %q", key)
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data)))}
+	if contentType != "" {
+		in.ContentType = aws.String(contentType)
+	}
+	if _, err := s.client.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("blob: put s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}
+
+// Get reads the object.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	var nk *types.NoSuchKey
+	if errors.As(err, &nk) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob: get s3://%s/%s: %w", s.bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("blob: read s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return b, nil
+}
+
+// Delete removes the object (S3 answers 204 for a missing key too).
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil {
+		return fmt.Errorf("blob: delete s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}

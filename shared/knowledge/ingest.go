@@ -1,0 +1,185 @@
+package knowledge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tollgate/tollgate/shared/apierr"
+	"github.com/tollgate/tollgate/shared/blob"
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/chunk"
+	"github.com/tollgate/tollgate/shared/embedding"
+	"github.com/tollgate/tollgate/shared/extract"
+	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/vectors"
+)
+
+// failure is an ingestion that cannot succeed by trying again: the file ends
+// failed with it.
+type failure struct{ LastError }
+
+func (f *failure) Error() string { return f.Code + ": " + f.Message }
+
+func fail(code, format string, args ...any) error {
+	return &failure{LastError{Code: code, Message: fmt.Sprintf(format, args...)}}
+}
+
+// Ingest runs one job: extract the file's text, chunk it, embed the chunks
+// with the store's model through the meter, write them to the store's index,
+// and mark the file completed; or failed, with its chunks deleted, when that
+// cannot be. Any other error means "try again" (the queue redelivers); with
+// final set (the queue's last delivery) it fails the file instead, so no file
+// stays in progress for ever.
+//
+// Every step may be repeated: a chunk's key is its file and position, so a
+// retried ingestion replaces the chunks an earlier attempt wrote, and the file
+// is marked completed (conditionally, once) only after all of them are written.
+func (s *Service) Ingest(ctx context.Context, j Job, final bool) error {
+	f, err := s.Store.GetStoreFile(ctx, j.Scope, j.StoreID, j.FileID)
+	if errors.Is(err, ErrNotFound) || err == nil && f.Status != InProgress {
+		return s.Store.DeleteJob(ctx, j) // detached, or finished by an earlier delivery
+	}
+	if err != nil {
+		return err
+	}
+	chunks, err := s.ingest(ctx, j, &f)
+	var fl *failure
+	switch {
+	case err == nil:
+	case errors.As(err, &fl):
+	case final:
+		fl = &failure{LastError{Code: "server_error", Message: "ingestion failed: " + clip(err.Error())}}
+	default:
+		return err
+	}
+	if fl != nil {
+		if derr := s.deleteChunks(ctx, j.StoreID, j.FileID, max(f.Chunks, chunks)); derr != nil {
+			return derr // try again: never mark failed a file whose chunks are still searchable
+		}
+		f.Status, f.LastError, f.Chunks, f.UsageBytes = Failed, &fl.LastError, 0, 0
+		s.Log.WarnContext(ctx, "ingestion failed", "tenantId", j.TenantID, "storeId", j.StoreID, "fileId", j.FileID, "code", fl.Code, "err", fl.Message)
+	} else {
+		f.Status, f.LastError = Completed, nil
+	}
+	switch err := s.Store.FinishStoreFile(ctx, j.Scope, f); {
+	case errors.Is(err, ErrNotPending):
+		// Detached meanwhile: what this attempt wrote must go too.
+		if derr := s.deleteChunks(ctx, j.StoreID, j.FileID, chunks); derr != nil {
+			return derr
+		}
+	case err != nil:
+		return err
+	}
+	_ = s.Store.TouchStore(ctx, j.Scope, j.StoreID, s.Now())
+	return s.Store.DeleteJob(ctx, j)
+}
+
+// ingest does the work of Ingest and returns how many chunks it wrote (or
+// planned to write); f gets the chunks and usage.
+func (s *Service) ingest(ctx context.Context, j Job, f *StoreFile) (int, error) {
+	cfg, err := s.Tenants.Config(ctx, j.TenantID)
+	if errors.Is(err, tenant.ErrNotFound) || err == nil && cfg.Scope() != j.Scope {
+		return 0, fail("server_error", "the tenant was deleted")
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := s.Store.GetStore(ctx, j.Scope, j.StoreID)
+	if errors.Is(err, ErrNotFound) {
+		return 0, fail("server_error", "the vector store was deleted")
+	}
+	if err != nil {
+		return 0, err
+	}
+	file, err := s.Store.GetFile(ctx, j.Scope, j.FileID)
+	if errors.Is(err, ErrNotFound) {
+		return 0, fail("invalid_file", "the file was deleted")
+	}
+	if err != nil {
+		return 0, err
+	}
+	data, err := s.Blobs.Get(ctx, BlobKey(j.Scope, j.FileID))
+	if errors.Is(err, blob.ErrNotFound) {
+		return 0, fail("invalid_file", "the file's content is gone")
+	}
+	if err != nil {
+		return 0, err
+	}
+	text, err := extract.Text(file.Filename, file.ContentType, data)
+	switch {
+	case errors.Is(err, extract.ErrUnsupportedType):
+		return 0, fail("unsupported_file", "%s", err)
+	case errors.Is(err, extract.ErrEmpty), errors.Is(err, extract.ErrInvalid):
+		return 0, fail("invalid_file", "%s", err)
+	case err != nil:
+		return 0, err
+	}
+	pieces := chunk.Split(text, f.Chunking)
+	if len(pieces) == 0 {
+		return 0, fail("invalid_file", "the file has no text")
+	}
+	if err := s.Store.PlanStoreFile(ctx, j.Scope, j.StoreID, j.FileID, len(pieces)); err != nil {
+		return 0, err // ErrNotPending: detached meanwhile; tried again, Ingest sees it gone
+	}
+	m, err := model.Parse(v.Model)
+	if err != nil {
+		return 0, fail("server_error", "the vector store's model %q: %v", v.Model, err)
+	}
+	// Each batch is written as soon as it is embedded: a large file never
+	// holds all its vectors in memory, and an interrupted ingestion (its file
+	// still in progress, so searches skip it) is finished by the next delivery.
+	var usage int64
+	meta := budget.Meta{Route: RouteIngest}
+	for start := 0; start < len(pieces); start += embedBatch {
+		batch := pieces[start:min(start+embedBatch, len(pieces))]
+		texts := make([]string, len(batch))
+		for i, p := range batch {
+			texts[i] = p.Text
+		}
+		vecs, err := s.Embedder.Embed(ctx, &cfg, m, texts, embedding.InputTypes[0], meta)
+		if err != nil {
+			return len(pieces), embedFailure(err)
+		}
+		out := make([]vectors.Chunk, len(batch))
+		for i, vec := range vecs {
+			n := start + i
+			out[i] = vectors.Chunk{Key: vectors.ChunkKey(j.FileID, n), FileID: j.FileID, Filename: file.Filename, N: n,
+				Text: batch[i].Text, Vector: vec, Attributes: f.Attributes}
+			usage += int64(len(batch[i].Text) + 4*len(vec))
+		}
+		if start == 0 {
+			if err := s.Vectors.CreateIndex(ctx, j.StoreID, len(vecs[0])); err != nil {
+				return len(pieces), err
+			}
+		}
+		if err := s.Vectors.Put(ctx, j.StoreID, out); err != nil {
+			return len(pieces), err
+		}
+	}
+	f.Chunks, f.UsageBytes = len(pieces), usage
+	return len(pieces), nil
+}
+
+// embedFailure sorts a failed embedding call: a refusal no retry can pass
+// (the budget, a model without a price, a model that cannot embed) fails the
+// file at once with its code; a passing one (rate limit, provider outage) is
+// tried again.
+func embedFailure(err error) error {
+	var ae *apierr.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.Kind {
+	case apierr.BudgetExceeded:
+		return fail("budget_exceeded", "%s", ae.Message)
+	case apierr.RateLimited, apierr.Unavailable, apierr.Timeout, apierr.BadGateway, apierr.Internal:
+		return err
+	}
+	code := ae.Code
+	if code == "" {
+		code = "server_error"
+	}
+	return fail(code, "%s", ae.Message)
+}

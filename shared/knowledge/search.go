@@ -1,0 +1,120 @@
+package knowledge
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/tollgate/tollgate/shared/budget"
+	"github.com/tollgate/tollgate/shared/model"
+	"github.com/tollgate/tollgate/shared/tenant"
+	"github.com/tollgate/tollgate/shared/vectors"
+)
+
+// ErrExpired is returned for a search of an expired vector store.
+var ErrExpired = errors.New("knowledge: vector store expired")
+
+// Query is one search of one or more stores.
+type Query struct {
+	StoreIDs   []string
+	Queries    []string // each embedded and searched; a chunk's score is its best
+	MaxResults int      // 1..vectors.MaxTopK
+	Filter     *vectors.Filter
+	// ScoreThreshold drops matches scoring below it (0: none).
+	ScoreThreshold float64
+	Meta           budget.Meta
+}
+
+// Search embeds the queries with each store's model (metered) and returns the
+// best MaxResults chunks of the stores, best first. Every store must be the
+// tenant's: another tenant's id is ErrNotFound, as a missing one.
+func (s *Service) Search(ctx context.Context, cfg *tenant.Config, q Query) ([]vectors.Match, error) {
+	scope := cfg.Scope()
+	stores := make([]VectorStore, len(q.StoreIDs))
+	for i, id := range q.StoreIDs {
+		v, err := s.Store.GetStore(ctx, scope, id)
+		if err != nil {
+			return nil, Missing(err, "vector store", id)
+		}
+		if v.Status(s.Now()) == "expired" {
+			return nil, fmt.Errorf("vector store %s: %w", id, ErrExpired)
+		}
+		stores[i] = v
+	}
+	meta := q.Meta
+	if meta.Route == "" {
+		meta.Route = RouteSearch
+	}
+	// One embedding call per model (stores usually share one).
+	byModel := map[string][][]float32{}
+	best := map[string]vectors.Match{} // by store and chunk key
+	for _, v := range stores {
+		vecs, ok := byModel[v.Model]
+		if !ok {
+			m, err := model.Parse(v.Model)
+			if err != nil {
+				return nil, fmt.Errorf("vector store %s: model %q: %w", v.ID, v.Model, err)
+			}
+			if vecs, err = s.Embedder.Embed(ctx, cfg, m, q.Queries, "search_query", meta); err != nil {
+				return nil, err
+			}
+			byModel[v.Model] = vecs
+		}
+		// Only completed files answer: chunks of a file still being ingested,
+		// or of one detached while its ingestion ran, are not the store's.
+		files, err := s.Store.ListStoreFiles(ctx, scope, v.ID)
+		if err != nil {
+			return nil, err
+		}
+		done := map[string]bool{}
+		for _, f := range files {
+			if f.Status == Completed {
+				done[f.FileID] = true
+			}
+		}
+		if len(done) == 0 {
+			continue
+		}
+		k := q.MaxResults
+		if len(done) < len(files) {
+			k = vectors.MaxTopK // room for the chunks that do not answer
+		}
+		for _, vec := range vecs {
+			ms, err := s.Vectors.Query(ctx, v.ID, vec, k, q.Filter)
+			if errors.Is(err, vectors.ErrNoIndex) {
+				continue // no file ingested yet
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range ms {
+				if !done[m.FileID] {
+					continue
+				}
+				k := v.ID + "\x00" + m.Key
+				if old, ok := best[k]; !ok || m.Score > old.Score {
+					best[k] = m
+				}
+			}
+		}
+		_ = s.Store.TouchStore(ctx, scope, v.ID, s.Now())
+	}
+	out := make([]vectors.Match, 0, len(best))
+	for _, m := range best {
+		if m.Score >= q.ScoreThreshold {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b vectors.Match) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Key, b.Key)
+	})
+	if len(out) > q.MaxResults {
+		out = out[:q.MaxResults]
+	}
+	return out, nil
+}
