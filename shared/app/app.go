@@ -63,7 +63,6 @@ type App struct {
 	prices     *money.Book
 	pricesOnce sync.Once
 
-	aws           aws.Config
 	knowledge     *knowledge.Service
 	knowledgeErr  error
 	knowledgeOnce sync.Once
@@ -122,7 +121,7 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 		o.APIOptions = append(o.APIOptions, callDeadline(cfg.DynamoDBTimeout))
 	}), cfg.TableName)
 	store.RecordTTL = cfg.UsageRecordRetention
-	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now, aws: awsCfg}
+	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
 	if cfg.MetricsEnabled {
 		a.Metrics = &telemetry.Metrics{Namespace: cfg.MetricsNamespace, PerTenant: cfg.MetricsPerTenant, Out: os.Stdout}
 	}

@@ -2,15 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/blob"
@@ -21,11 +20,9 @@ import (
 	"github.com/tollgate/tollgate/shared/vectors/embedded"
 )
 
-// Knowledge returns the knowledge base: file bytes in FILES_BUCKET (else under
-// LOCAL_DATA_DIR/files), vectors in VECTOR_BUCKET's S3 Vectors indexes (else
-// the embedded database under LOCAL_DATA_DIR/vectors), ingestion jobs on
-// INGEST_QUEUE_URL (else run in this process: see RunIngestion). It is built
-// once, on first use.
+// Knowledge returns the knowledge base: file bytes under LOCAL_DATA_DIR/files,
+// vectors in the embedded database under LOCAL_DATA_DIR/vectors, ingestion jobs
+// run in this process (RunIngestion). It is built once, on first use.
 func (a *App) Knowledge() (*knowledge.Service, error) {
 	a.knowledgeOnce.Do(func() { a.knowledge, a.knowledgeErr = a.newKnowledge() })
 	return a.knowledge, a.knowledgeErr
@@ -33,28 +30,23 @@ func (a *App) Knowledge() (*knowledge.Service, error) {
 
 func (a *App) newKnowledge() (*knowledge.Service, error) {
 	c := a.Config
+	// The AWS backends (S3 files, S3 Vectors, the SQS ingestion queue) come
+	// with the knowledge base's deployment (issue 17, item 7): until then a
+	// deployment that names them, or a Lambda function (whose file system is
+	// read-only), has no knowledge base, and says so.
+	switch {
+	case c.FilesBucket != "" || c.VectorBucket != "" || c.IngestQueueURL != "":
+		return nil, errors.New("app: FILES_BUCKET, VECTOR_BUCKET and INGEST_QUEUE_URL need the AWS knowledge backends, which this build lacks")
+	case lambdacontext.FunctionName != "":
+		return nil, errors.New("app: the knowledge base needs its AWS backends on Lambda, which this build lacks")
+	}
 	svc := &knowledge.Service{Store: a.Store, Embedder: gateway.New(a.chatDeps()), Tenants: a.Tenants, Log: a.Log,
-		Now: func() time.Time { return a.Now() }, MaxFileBytes: c.FileMaxBytes, DefaultStorageBytes: c.FileStorageQuota}
-	if c.FilesBucket != "" {
-		svc.Blobs = blob.NewS3(s3.NewFromConfig(a.aws), c.FilesBucket)
-	} else {
-		svc.Blobs = blob.NewDir(filepath.Join(c.LocalDataDir, "files"))
-	}
-	if c.VectorBucket != "" {
-		// The S3 Vectors backend (issue 17, item 4) is not built yet: a
-		// deployment that names a vector bucket gets a knowledge base that
-		// says so (503 knowledge_unavailable) rather than one that loses vectors.
-		return nil, fmt.Errorf("app: VECTOR_BUCKET %q: this build has no S3 Vectors backend yet", c.VectorBucket)
-	} else {
-		dir := filepath.Join(c.LocalDataDir, "vectors")
-		svc.Vectors = &lazyVectors{open: func() (vectors.Store, error) { return a.embeddedVectors(dir) }}
-	}
-	if c.IngestQueueURL != "" {
-		svc.Queue = &knowledge.SQSQueue{Client: sqs.NewFromConfig(a.aws), URL: c.IngestQueueURL}
-	} else {
-		a.localQueue = knowledge.NewLocalQueue(svc, a.Log)
-		svc.Queue = a.localQueue
-	}
+		Now: func() time.Time { return a.Now() }, MaxFileBytes: c.FileMaxBytes, DefaultStorageBytes: c.FileStorageQuota,
+		Blobs: blob.NewDir(filepath.Join(c.LocalDataDir, "files"))}
+	dir := filepath.Join(c.LocalDataDir, "vectors")
+	svc.Vectors = &lazyVectors{open: func() (vectors.Store, error) { return a.embeddedVectors(dir) }}
+	a.localQueue = knowledge.NewLocalQueue(svc, a.Log)
+	svc.Queue = a.localQueue
 	return svc, nil
 }
 
@@ -160,42 +152,6 @@ func (a *App) registerKnowledge(mux *http.ServeMux) {
 	}
 	knowledgeapi.Register(mux, knowledgeapi.Deps{Log: a.Log, Service: svc, Tenants: a.Tenants, Now: a.Now,
 		MaxBody: a.Config.MaxRequestBytes, MaxUpload: a.Config.FileMaxBytes + 64<<10})
-}
-
-// Knowledge returns the knowledge function's routes: /v1/files and /v1/vector_stores.
-func (a *App) KnowledgeRoutes() http.Handler { return a.handler("knowledge", a.registerKnowledge) }
-
-// IngestJob returns the ingestion function's SQS handler: each message is one
-// job; a failed one is reported as a batch item failure, so SQS delivers it
-// again (and, after maxReceives deliveries, to the dead-letter queue). The last
-// delivery is final: its failure fails the file instead of being retried.
-func (a *App) IngestJob(maxReceives int) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		var out events.SQSEventResponse
-		svc, err := a.Knowledge()
-		if err != nil {
-			return out, err
-		}
-		for _, m := range ev.Records {
-			j, err := knowledge.DecodeJob(m.Body)
-			if err != nil {
-				a.Log.ErrorContext(ctx, "ingestion message", "messageId", m.MessageId, "err", err)
-				continue // a malformed message never succeeds: drop it
-			}
-			final := receiveCount(m) >= maxReceives
-			if err := svc.Ingest(ctx, j, final); err != nil {
-				a.Log.WarnContext(ctx, "ingestion", "messageId", m.MessageId, "storeId", j.StoreID, "fileId", j.FileID, "final", final, "err", err)
-				out.BatchItemFailures = append(out.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-			}
-		}
-		return out, nil
-	}
-}
-
-func receiveCount(m events.SQSMessage) int {
-	n := 0
-	_, _ = fmt.Sscan(m.Attributes["ApproximateReceiveCount"], &n)
-	return n
 }
 
 func unavailable(err error) http.Handler {

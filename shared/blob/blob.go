@@ -1,22 +1,16 @@
-// Package blob keeps the bytes of uploaded files: in an S3 bucket on AWS
-// (S3), in a directory locally (Dir). Keys are the caller's, tenant-prefixed
+// Package blob keeps the bytes of uploaded files: in a directory locally
+// (Dir); the S3 backend comes with the knowledge base's AWS deployment. Keys are the caller's, tenant-prefixed
 // ("tenants/<id>/files/<file id>"), so one tenant's objects share a prefix that
 // a policy can name.
 package blob
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Store keeps objects by key.
@@ -31,8 +25,7 @@ type Store interface {
 // ErrNotFound is wrapped by Get for a key that holds nothing.
 var ErrNotFound = errors.New("blob: not found")
 
-// validKey reports whether key is relative, clean and free of "..": what both
-// backends accept.
+// validKey reports whether key is relative, clean and free of "..".
 func validKey(key string) bool {
 	return key != "" && !strings.HasPrefix(key, "/") && filepath.ToSlash(filepath.Clean(key)) == key &&
 		!strings.Contains(key, "..") && !strings.ContainsAny(key, "\\\x00")
@@ -102,58 +95,6 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("blob: delete %s: %w", key, err)
-	}
-	return nil
-}
-
-// S3 keeps objects in one bucket, encrypted at rest with the bucket's key
-// (SSE-S3 unless the bucket says otherwise).
-type S3 struct {
-	client *s3.Client
-	bucket string
-}
-
-// NewS3 returns the bucket's Store.
-func NewS3(client *s3.Client, bucket string) *S3 { return &S3{client: client, bucket: bucket} }
-
-// Put writes the object.
-func (s *S3) Put(ctx context.Context, key string, data []byte, contentType string) error {
-	if !validKey(key) {
-		return fmt.Errorf("blob: bad key %q", key)
-	}
-	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data)))}
-	if contentType != "" {
-		in.ContentType = aws.String(contentType)
-	}
-	if _, err := s.client.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("blob: put s3://%s/%s: %w", s.bucket, key, err)
-	}
-	return nil
-}
-
-// Get reads the object.
-func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	var nk *types.NoSuchKey
-	if errors.As(err, &nk) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("blob: get s3://%s/%s: %w", s.bucket, key, err)
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, fmt.Errorf("blob: read s3://%s/%s: %w", s.bucket, key, err)
-	}
-	return b, nil
-}
-
-// Delete removes the object (S3 answers 204 for a missing key too).
-func (s *S3) Delete(ctx context.Context, key string) error {
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil {
-		return fmt.Errorf("blob: delete s3://%s/%s: %w", s.bucket, key, err)
 	}
 	return nil
 }

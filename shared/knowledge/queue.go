@@ -2,15 +2,10 @@ package knowledge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // LocalQueue runs ingestion jobs in the local server's process: Enqueue hands
@@ -90,35 +85,4 @@ func (q *LocalQueue) run(ctx context.Context, j Job) {
 		}
 		pause *= 2
 	}
-}
-
-// SQSQueue sends ingestion jobs to an SQS queue, which the ingestion function
-// consumes (its dead-letter queue takes what keeps failing).
-type SQSQueue struct {
-	Client *sqs.Client
-	URL    string
-}
-
-// Enqueue sends j as a JSON message.
-func (q *SQSQueue) Enqueue(ctx context.Context, j Job) error {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	if _, err := q.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(b))}); err != nil {
-		return fmt.Errorf("knowledge: send ingestion job: %w", err)
-	}
-	return nil
-}
-
-// DecodeJob reads a job from a queue message body.
-func DecodeJob(body string) (Job, error) {
-	var j Job
-	if err := json.Unmarshal([]byte(body), &j); err != nil {
-		return Job{}, fmt.Errorf("knowledge: bad ingestion message: %w", err)
-	}
-	if j.TenantID == "" || j.Scope == "" || !ValidID(StorePrefix, j.StoreID) || !ValidID(FilePrefix, j.FileID) {
-		return Job{}, fmt.Errorf("knowledge: bad ingestion message %q", clip(body))
-	}
-	return j, nil
 }

@@ -67,7 +67,7 @@ type Tenants interface {
 	Config(ctx context.Context, id string) (tenant.Config, error)
 }
 
-// Queue carries ingestion jobs to a worker: SQS on AWS, in-process locally.
+// Queue carries ingestion jobs to a worker: in-process locally (LocalQueue).
 type Queue interface {
 	Enqueue(ctx context.Context, j Job) error
 }

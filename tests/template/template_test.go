@@ -328,16 +328,22 @@ var defaulted = map[string]string{
 	"IMAGE_FETCH_MAX_BYTES":     "5 MiB: above Bedrock's 3.75 MB per image, which Bedrock's check refuses with its own 400",
 	"IMAGE_FETCH_TIMEOUT":       "5s per image, far inside the request timeout",
 	"ADMIN_AUTH":                "set to iam on AdminFunction only; the other functions serve no admin route",
+	"FILE_MAX_BYTES":            "4 MiB: a multipart upload stays within Lambda's 6 MB request after base64",
+	"FILE_STORAGE_QUOTA":        "1 GiB of files per tenant unless its configuration says otherwise",
+	"FILES_BUCKET":              "the knowledge base is not deployed yet (issue 17, item 7): unset, Lambda functions have none",
+	"VECTOR_BUCKET":             "the knowledge base is not deployed yet (issue 17, item 7): unset, Lambda functions have none",
+	"INGEST_QUEUE_URL":          "the knowledge base is not deployed yet (issue 17, item 7): unset, Lambda functions have none",
 }
 
 // Environment variables that must never be set in AWS.
 var localOnly = map[string]string{
-	"PORT":          "the local server's port",
-	"HOST":          "the local server's listen address",
-	"READ_TIMEOUT":  "the local server's connections; Lambda has none",
-	"WRITE_TIMEOUT": "the local server's connections; Lambda has none",
-	"IDLE_TIMEOUT":  "the local server's connections; Lambda has none",
-	"ADMIN_API_KEY": "the admin API in AWS is IAM-authorised; a key in the environment is readable by anyone with lambda:GetFunctionConfiguration",
+	"PORT":           "the local server's port",
+	"HOST":           "the local server's listen address",
+	"READ_TIMEOUT":   "the local server's connections; Lambda has none",
+	"WRITE_TIMEOUT":  "the local server's connections; Lambda has none",
+	"IDLE_TIMEOUT":   "the local server's connections; Lambda has none",
+	"LOCAL_DATA_DIR": "the local server's files and embedded vector database",
+	"ADMIN_API_KEY":  "the admin API in AWS is IAM-authorised; a key in the environment is readable by anyone with lambda:GetFunctionConfiguration",
 }
 
 // readVars returns the environment variables the code reads: everything
