@@ -357,7 +357,7 @@ func (f *Filter) Match(attrs map[string]any) bool {
 	case "nin":
 		return !ok || !member(a, f.Value)
 	case "gt", "gte", "lt", "lte":
-		x, isNum := number(a)
+		x, isNum := Number(a)
 		y, isNum2 := f.Value.(float64)
 		if !ok || !isNum || !isNum2 {
 			return false
@@ -395,7 +395,7 @@ func equal(a, v any) bool {
 		a, ok := a.(string)
 		return ok && a == v
 	case float64:
-		a, ok := number(a)
+		a, ok := Number(a)
 		return ok && a == v
 	case bool:
 		a, ok := a.(bool)
@@ -404,8 +404,9 @@ func equal(a, v any) bool {
 	return false
 }
 
-// number returns a numeric attribute as a float64.
-func number(a any) (float64, bool) {
+// Number returns a numeric attribute (any Go number, or a json.Number) as a
+// float64, for backends that store attributes.
+func Number(a any) (float64, bool) {
 	switch a := a.(type) {
 	case float64:
 		return a, true

@@ -39,7 +39,8 @@ type Match struct {
 
 // Filter is OpenAI's attribute filter: a comparison (Type one of eq, ne, gt,
 // gte, lt, lte, in, nin, on Key and Value) or a compound (Type and/or over
-// Filters). Value is a string, float64 or bool, or for in/nin a []any of them.
+// Filters). Value is a string, float64 or bool, or for in/nin a []any of
+// strings and float64s.
 type Filter struct {
 	Type    string
 	Key     string

@@ -474,7 +474,7 @@ func encodeValue(a any) (string, bool) {
 	case bool:
 		return "b:" + strconv.FormatBool(a), true
 	}
-	if x, ok := number(a); ok {
+	if x, ok := vectors.Number(a); ok {
 		return "n:" + strconv.FormatFloat(x, 'g', -1, 64), true
 	}
 	return "", false
@@ -491,36 +491,6 @@ func decodeValue(s string) (any, error) {
 		return strconv.ParseFloat(v, 64)
 	}
 	return nil, fmt.Errorf("unknown value encoding %q", clip(s))
-}
-
-func number(a any) (float64, bool) {
-	switch a := a.(type) {
-	case float64:
-		return a, true
-	case float32:
-		return float64(a), true
-	case int:
-		return float64(a), true
-	case int8:
-		return float64(a), true
-	case int16:
-		return float64(a), true
-	case int32:
-		return float64(a), true
-	case int64:
-		return float64(a), true
-	case uint:
-		return float64(a), true
-	case uint8:
-		return float64(a), true
-	case uint16:
-		return float64(a), true
-	case uint32:
-		return float64(a), true
-	case uint64:
-		return float64(a), true
-	}
-	return 0, false
 }
 
 func clip(s string) string {
