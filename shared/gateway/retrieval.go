@@ -34,6 +34,8 @@ type retrieval struct {
 	maxResults int
 	filter     *vectors.Filter
 	param      string // where the request named the stores, for errors
+	// tenantDefault: the tenant's configured stores, not the request's.
+	tenantDefault bool
 }
 
 // defaultMaxResults is how many chunks a retrieval adds when the request and
@@ -77,7 +79,8 @@ func decodeRetrieval(ids []string, maxResults *int64, param, maxParam string) (*
 func (x *exchange) retrieve(ctx context.Context, cfg *tenant.Config) error {
 	rv := x.c.retrieval
 	if rv == nil && len(cfg.Knowledge.VectorStoreIDs) > 0 {
-		rv = &retrieval{storeIDs: cfg.Knowledge.VectorStoreIDs, maxResults: int(cfg.Knowledge.MaxResults), param: "knowledge.vectorStoreIds"}
+		rv = &retrieval{storeIDs: cfg.Knowledge.VectorStoreIDs, maxResults: int(cfg.Knowledge.MaxResults), param: "knowledge.vectorStoreIds",
+			tenantDefault: true}
 		if rv.maxResults == 0 {
 			rv.maxResults = defaultMaxResults
 		}
@@ -85,6 +88,18 @@ func (x *exchange) retrieve(ctx context.Context, cfg *tenant.Config) error {
 	if rv == nil {
 		return nil
 	}
+	err := x.retrieveFrom(ctx, cfg, rv)
+	var ae *apierr.Error
+	if rv.tenantDefault && errors.As(err, &ae) && (ae.Kind == apierr.NotFound || ae.Kind == apierr.Invalid) {
+		// The tenant's own default stores, gone, expired or not served here:
+		// the request did not ask for them, so it is answered without them.
+		x.h.Log.WarnContext(ctx, "default vector stores skipped", "tenantId", cfg.ID, "err", ae.Message)
+		return nil
+	}
+	return err
+}
+
+func (x *exchange) retrieveFrom(ctx context.Context, cfg *tenant.Config, rv *retrieval) error {
 	if x.h.Knowledge == nil {
 		return invalid("unsupported_parameter", rv.param, "%s: this deployment has no knowledge base", rv.param)
 	}

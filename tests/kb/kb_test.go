@@ -335,3 +335,36 @@ func TestIngestionOverBudget(t *testing.T) {
 		t.Fatalf("store file = %v", f)
 	}
 }
+
+// TestTenantDefaultStores: a tenant's configured vector stores ground every
+// chat request that names none; a default store that is gone is skipped, not
+// a failure of the request.
+func TestTenantDefaultStores(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, nil)
+	key := g.NewTenant("acme", map[string]any{})
+	file := mustUpload(g, key, "travel.md", travelDoc)
+	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
+	store := r.JSON(t)["id"].(string)
+	waitStore(g, key, store)
+	if r := g.Admin("PUT", "/admin/tenants/acme", map[string]any{"knowledge": map[string]any{"vectorStoreIds": []string{store}, "maxResults": 1}}); r.Status != 200 {
+		t.Fatalf("set default stores: %d %s", r.Status, r.Body)
+	}
+	g.Clock.Add(time.Minute) // past TENANT_CACHE_TTL
+	ask := func() map[string]any {
+		r := g.Do("POST", "/chat", key, map[string]any{"messages": []map[string]any{{"role": "user", "content": "hotel rooms per night"}}})
+		if r.Status != 200 {
+			t.Fatalf("chat: %d %s", r.Status, r.Body)
+		}
+		return r.JSON(t)
+	}
+	if c, _ := ask()["citations"].([]any); len(c) != 1 || c[0].(map[string]any)["fileId"] != file {
+		t.Fatalf("citations with a default store = %v", c)
+	}
+	if r := g.Do("DELETE", "/v1/vector_stores/"+store, key, nil); r.Status != 200 {
+		t.Fatalf("delete store: %d %s", r.Status, r.Body)
+	}
+	if c := ask()["citations"]; c != nil {
+		t.Fatalf("citations from a deleted default store = %v", c)
+	}
+}
