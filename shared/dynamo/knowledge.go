@@ -75,16 +75,6 @@ func (s *Store) ReleaseStorage(ctx context.Context, tenantID string, n int64) er
 	return s.ReserveStorage(ctx, tenantID, -n, 0)
 }
 
-// StorageUsed returns the tenant's stored bytes.
-func (s *Store) StorageUsed(ctx context.Context, tenantID string) (int64, error) {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table),
-		Key: key(tenantPK(tenantID), skStorage), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return 0, fmt.Errorf("dynamo: read storage: %w", err)
-	}
-	return getN(res.Item, "bytes"), nil
-}
-
 func (s *Store) putDoc(ctx context.Context, pk, sk string, doc any, extra map[string]types.AttributeValue, mustBeNew bool) error {
 	b, err := json.Marshal(doc)
 	if err != nil {

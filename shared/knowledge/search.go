@@ -6,12 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/tollgate/tollgate/shared/budget"
 	"github.com/tollgate/tollgate/shared/model"
 	"github.com/tollgate/tollgate/shared/tenant"
 	"github.com/tollgate/tollgate/shared/vectors"
 )
+
+// touchEvery is how stale a store's last activity may be before a search
+// records it: at most one write per store per interval, not one per search
+// (expiry counts in days).
+const touchEvery = time.Hour
 
 // ErrExpired is returned for a search of an expired vector store.
 var ErrExpired = errors.New("knowledge: vector store expired")
@@ -99,7 +105,9 @@ func (s *Service) Search(ctx context.Context, cfg *tenant.Config, q Query) ([]ve
 				}
 			}
 		}
-		_ = s.Store.TouchStore(ctx, scope, v.ID, s.Now())
+		if s.Now().Sub(v.LastActiveAt) >= touchEvery {
+			_ = s.Store.TouchStore(ctx, scope, v.ID, s.Now())
+		}
 	}
 	out := make([]vectors.Match, 0, len(best))
 	for _, m := range best {

@@ -287,6 +287,12 @@ func (s *Service) Attach(ctx context.Context, cfg *tenant.Config, f StoreFile) (
 	if _, err := s.Store.GetFile(ctx, scope, f.FileID); err != nil {
 		return StoreFile{}, Missing(err, "file", f.FileID)
 	}
+	return s.attach(ctx, cfg, f)
+}
+
+// attach is Attach once the store and the file are known to be the tenant's.
+func (s *Service) attach(ctx context.Context, cfg *tenant.Config, f StoreFile) (StoreFile, error) {
+	scope := cfg.Scope()
 	if old, err := s.Store.GetStoreFile(ctx, scope, f.StoreID, f.FileID); err == nil {
 		return old, nil
 	} else if !errors.Is(err, ErrNotFound) {
@@ -369,7 +375,7 @@ func (s *Service) CreateBatch(ctx context.Context, cfg *tenant.Config, storeID s
 	}
 	for _, f := range files {
 		f.StoreID, f.BatchID = storeID, b.ID
-		if _, err := s.Attach(ctx, cfg, f); err != nil {
+		if _, err := s.attach(ctx, cfg, f); err != nil {
 			return Batch{}, err
 		}
 	}

@@ -3,6 +3,7 @@ package knowledgeapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -370,11 +371,21 @@ func (d *Deps) storeFile(r *http.Request, cfg *tenant.Config) (knowledge.StoreFi
 	if err := fileIDParam(fid, ""); err != nil {
 		return knowledge.StoreFile{}, err
 	}
-	if _, err := d.Service.Store.GetStore(r.Context(), cfg.Scope(), id); err != nil {
-		return knowledge.StoreFile{}, knowledge.Missing(err, "vector store", id)
-	}
 	f, err := d.Service.Store.GetStoreFile(r.Context(), cfg.Scope(), id, fid)
-	return f, knowledge.Missing(err, "file", fid)
+	return f, d.missing(r, cfg, id, err, "file", fid)
+}
+
+// missing names what a read under the tenant's scope did not find: the
+// vector store id when the store itself is not the tenant's, else what. The
+// store is read only then, so a poll of an attached file costs one read.
+func (d *Deps) missing(r *http.Request, cfg *tenant.Config, storeID string, err error, what, id string) error {
+	if !errors.Is(err, knowledge.ErrNotFound) {
+		return err
+	}
+	if _, serr := d.Service.Store.GetStore(r.Context(), cfg.Scope(), storeID); serr != nil {
+		return knowledge.Missing(serr, "vector store", storeID)
+	}
+	return knowledge.Missing(err, what, id)
 }
 
 func (d *Deps) getStoreFile(w http.ResponseWriter, r *http.Request, cfg *tenant.Config) error {
@@ -495,11 +506,8 @@ func (d *Deps) batch(r *http.Request, cfg *tenant.Config) (knowledge.Batch, erro
 	if !knowledge.ValidID(knowledge.BatchPrefix, bid) {
 		return knowledge.Batch{}, notFound("file batch", bid)
 	}
-	if _, err := d.Service.Store.GetStore(r.Context(), cfg.Scope(), id); err != nil {
-		return knowledge.Batch{}, knowledge.Missing(err, "vector store", id)
-	}
 	b, err := d.Service.Store.GetBatch(r.Context(), cfg.Scope(), id, bid)
-	return b, knowledge.Missing(err, "file batch", bid)
+	return b, d.missing(r, cfg, id, err, "file batch", bid)
 }
 
 func (d *Deps) getBatch(w http.ResponseWriter, r *http.Request, cfg *tenant.Config) error {
