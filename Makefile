@@ -3,7 +3,7 @@ SHELL := /bin/bash
 
 GO_TOOL      := go tool -modfile=tests/tools/go.mod
 DYNALITE     := node tests/tools/dynalite.js # dynalite, surviving clients that hang up mid-request
-FUNCTIONS    := chat embeddings sessions usage health admin budget-reset
+FUNCTIONS    := chat embeddings knowledge ingest sessions usage health admin budget-reset
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_BUILD := go build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
@@ -72,6 +72,10 @@ build-ChatFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/chat
 build-EmbeddingsFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/embeddings
+build-KnowledgeFunction:
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/knowledge
+build-IngestFunction:
+	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/ingest
 build-SessionsFunction:
 	$(LAMBDA_ENV) $(LAMBDA_BUILD) -o $(or $(ARTIFACTS_DIR),$(error ARTIFACTS_DIR is unset; sam build sets it))/bootstrap ./functions/sessions
 build-UsageFunction:

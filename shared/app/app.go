@@ -59,6 +59,9 @@ type App struct {
 	// Tests may replace it before serving.
 	Images *imagefetch.Fetcher
 	Now    func() time.Time // the clock every handler uses; tests replace it before serving
+	// AWS is the SDK configuration the clients were made from; the functions
+	// that serve the knowledge base make its clients from it.
+	AWS aws.Config
 
 	prices     *money.Book
 	pricesOnce sync.Once
@@ -67,6 +70,7 @@ type App struct {
 	knowledgeErr  error
 	knowledgeOnce sync.Once
 	localQueue    *knowledge.LocalQueue // nil when jobs go to SQS
+	backends      *KnowledgeBackends    // the AWS backends, when a function set them
 }
 
 // Prices returns the price table: shipped defaults, MODEL_PRICES, and what
@@ -121,7 +125,7 @@ func NewWithAWS(cfg config.Config, log *slog.Logger, awsCfg aws.Config) *App {
 		o.APIOptions = append(o.APIOptions, callDeadline(cfg.DynamoDBTimeout))
 	}), cfg.TableName)
 	store.RecordTTL = cfg.UsageRecordRetention
-	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now}
+	a := &App{Config: cfg, Log: log, Store: store, Now: time.Now, AWS: awsCfg}
 	if cfg.MetricsEnabled {
 		a.Metrics = &telemetry.Metrics{Namespace: cfg.MetricsNamespace, PerTenant: cfg.MetricsPerTenant, Out: os.Stdout}
 	}
@@ -162,6 +166,10 @@ func (a *App) Usage() http.Handler { return a.handler("usage", a.registerUsage) 
 
 // Embeddings returns the embeddings function's route: POST /v1/embeddings.
 func (a *App) Embeddings() http.Handler { return a.handler("embeddings", a.registerEmbeddings) }
+
+// Files returns the knowledge function's routes: /v1/files... and
+// /v1/vector_stores...
+func (a *App) Files() http.Handler { return a.handler("knowledge", a.registerKnowledge) }
 
 // Local returns every route on one handler, for the local server.
 func (a *App) Local() http.Handler {

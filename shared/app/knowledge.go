@@ -20,29 +20,55 @@ import (
 	"github.com/tollgate/tollgate/shared/vectors/embedded"
 )
 
-// Knowledge returns the knowledge base: file bytes under LOCAL_DATA_DIR/files,
-// vectors in the embedded database under LOCAL_DATA_DIR/vectors, ingestion jobs
-// run in this process (RunIngestion). It is built once, on first use.
+// Knowledge returns the knowledge base, built once, on first use. On AWS its
+// parts are those UseKnowledge set; locally file bytes are kept under
+// LOCAL_DATA_DIR/files, vectors in the embedded database under
+// LOCAL_DATA_DIR/vectors, and ingestion jobs run in this process
+// (RunIngestion).
 func (a *App) Knowledge() (*knowledge.Service, error) {
 	a.knowledgeOnce.Do(func() { a.knowledge, a.knowledgeErr = a.newKnowledge() })
 	return a.knowledge, a.knowledgeErr
 }
 
+// KnowledgeBackends are the knowledge base's AWS parts. Each function that
+// serves it sets those it uses (UseKnowledge) before its first request, so no
+// other bootstrap links an S3, S3 Vectors or SQS client, and no role needs to
+// grant more than its bootstrap can call. A function never reaches the parts
+// it leaves nil: the chat function only searches (Vectors), the ingestion
+// function never queues.
+type KnowledgeBackends struct {
+	Blobs   blob.Store      // the files bucket, FILES_BUCKET
+	Vectors vectors.Store   // the vector bucket, VECTOR_BUCKET
+	Queue   knowledge.Queue // the ingestion queue, INGEST_QUEUE_URL
+}
+
+// UseKnowledge makes the knowledge base use b instead of the local backends.
+func (a *App) UseKnowledge(b KnowledgeBackends) { a.backends = &b }
+
 func (a *App) newKnowledge() (*knowledge.Service, error) {
 	c := a.Config
-	// The AWS backends (S3 files, S3 Vectors, the SQS ingestion queue) come
-	// with the knowledge base's deployment (issue 17, item 7): until then a
-	// deployment that names them, or a Lambda function (whose file system is
-	// read-only), has no knowledge base, and says so.
+	svc := &knowledge.Service{Store: a.Store, Embedder: gateway.New(a.chatDeps()), Tenants: a.Tenants, Log: a.Log,
+		Now: func() time.Time { return a.Now() }, MaxFileBytes: c.FileMaxBytes, DefaultStorageBytes: c.FileStorageQuota}
+	if b := a.backends; b != nil {
+		for _, v := range []struct {
+			set      bool
+			name, is string
+		}{{b.Blobs != nil, "FILES_BUCKET", c.FilesBucket}, {b.Vectors != nil, "VECTOR_BUCKET", c.VectorBucket},
+			{b.Queue != nil, "INGEST_QUEUE_URL", c.IngestQueueURL}} {
+			if v.set && v.is == "" {
+				return nil, fmt.Errorf("app: %s is unset", v.name)
+			}
+		}
+		svc.Blobs, svc.Vectors, svc.Queue = b.Blobs, b.Vectors, b.Queue
+		return svc, nil
+	}
 	switch {
 	case c.FilesBucket != "" || c.VectorBucket != "" || c.IngestQueueURL != "":
-		return nil, errors.New("app: FILES_BUCKET, VECTOR_BUCKET and INGEST_QUEUE_URL need the AWS knowledge backends, which this build lacks")
+		return nil, errors.New("app: FILES_BUCKET, VECTOR_BUCKET and INGEST_QUEUE_URL are served by the knowledge, ingest and chat functions only")
 	case lambdacontext.FunctionName != "":
-		return nil, errors.New("app: the knowledge base needs its AWS backends on Lambda, which this build lacks")
+		return nil, errors.New("app: this function does not serve the knowledge base (its file system is read-only)")
 	}
-	svc := &knowledge.Service{Store: a.Store, Embedder: gateway.New(a.chatDeps()), Tenants: a.Tenants, Log: a.Log,
-		Now: func() time.Time { return a.Now() }, MaxFileBytes: c.FileMaxBytes, DefaultStorageBytes: c.FileStorageQuota,
-		Blobs: blob.NewDir(filepath.Join(c.LocalDataDir, "files"))}
+	svc.Blobs = blob.NewDir(filepath.Join(c.LocalDataDir, "files"))
 	dir := filepath.Join(c.LocalDataDir, "vectors")
 	svc.Vectors = &lazyVectors{open: func() (vectors.Store, error) { return a.embeddedVectors(dir) }}
 	a.localQueue = knowledge.NewLocalQueue(svc, a.Log)

@@ -1,7 +1,7 @@
 // Package blob keeps the bytes of uploaded files: in a directory locally
-// (Dir); the S3 backend comes with the knowledge base's AWS deployment. Keys are the caller's, tenant-prefixed
-// ("tenants/<id>/files/<file id>"), so one tenant's objects share a prefix that
-// a policy can name.
+// (Dir), or in an Amazon S3 bucket (package s3blob). Keys are the caller's,
+// tenant-prefixed ("tenants/<id>/files/<file id>"), so one tenant's objects
+// share a prefix that a policy can name.
 package blob
 
 import (
@@ -25,8 +25,10 @@ type Store interface {
 // ErrNotFound is wrapped by Get for a key that holds nothing.
 var ErrNotFound = errors.New("blob: not found")
 
-// validKey reports whether key is relative, clean and free of "..".
-func validKey(key string) bool {
+// ValidKey reports whether key is relative, clean and free of "..", the
+// keys every Store takes. Dir needs it to stay inside its root; the other
+// stores refuse the same keys so that a key that works in one works in all.
+func ValidKey(key string) bool {
 	return key != "" && !strings.HasPrefix(key, "/") && filepath.ToSlash(filepath.Clean(key)) == key &&
 		!strings.Contains(key, "..") && !strings.ContainsAny(key, "\\\x00")
 }
@@ -38,7 +40,7 @@ type Dir struct{ root string }
 func NewDir(root string) *Dir { return &Dir{root: root} }
 
 func (d *Dir) path(key string) (string, error) {
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return "", fmt.Errorf("blob: bad key %q", key)
 	}
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil

@@ -59,6 +59,7 @@ type Config struct {
 	FilesBucket            string        // FILES_BUCKET: the S3 bucket of uploaded files; "" keeps them under LOCAL_DATA_DIR
 	VectorBucket           string        // VECTOR_BUCKET: the S3 Vectors bucket; "" keeps vectors in the embedded database under LOCAL_DATA_DIR
 	IngestQueueURL         string        // INGEST_QUEUE_URL: the SQS queue of ingestion jobs; "" runs them in-process
+	IngestMaxReceives      int           // INGEST_MAX_RECEIVES: the delivery of a job that is its last try, the queue's maxReceiveCount (default 3)
 	LocalDataDir           string        // LOCAL_DATA_DIR: where the local server keeps files and vectors (default .local)
 	Port                   int           // PORT (local server)
 	Host                   string        // HOST: the local server's listen address (default 127.0.0.1)
@@ -196,6 +197,20 @@ func Load(getenv func(string) string) (Config, error) {
 	c.FileMaxBytes = int64(intVar(getenv, "FILE_MAX_BYTES", DefaultFileMaxBytes, 1, 512<<20, bad))
 	c.FileStorageQuota = int64(intVar(getenv, "FILE_STORAGE_QUOTA", DefaultFileStorageQuota, 0, 1<<50, bad))
 	c.FilesBucket, c.VectorBucket, c.IngestQueueURL = getenv("FILES_BUCKET"), getenv("VECTOR_BUCKET"), getenv("INGEST_QUEUE_URL")
+	if arn, ok := strings.CutPrefix(c.VectorBucket, "arn:"); ok {
+		// The template passes the vector bucket's ARN (CloudFormation knows no
+		// attribute with its name): arn:<partition>:s3vectors:<region>:<account>:bucket/<name>.
+		parts := strings.SplitN(arn, ":", 5)
+		name, found := "", false
+		if len(parts) == 5 && parts[1] == "s3vectors" {
+			name, found = strings.CutPrefix(parts[4], "bucket/")
+		}
+		if !found || name == "" || strings.Contains(name, "/") {
+			bad("VECTOR_BUCKET", "%q is neither a vector bucket's name nor its ARN", c.VectorBucket)
+		}
+		c.VectorBucket = name
+	}
+	c.IngestMaxReceives = intVar(getenv, "INGEST_MAX_RECEIVES", 3, 1, 1000, bad)
 	c.LocalDataDir = or(getenv("LOCAL_DATA_DIR"), ".local")
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,

@@ -65,6 +65,26 @@ func TestModelKinds(t *testing.T) {
 	}
 }
 
+// TestVectorBucket: VECTOR_BUCKET is a vector bucket's name or its ARN (what
+// the template passes), which names the bucket.
+func TestVectorBucket(t *testing.T) {
+	for in, want := range map[string]string{
+		"tollgate-vectors": "tollgate-vectors",
+		"arn:aws:s3vectors:eu-west-1:123456789012:bucket/tollgate-vectors-x1": "tollgate-vectors-x1",
+		"arn:aws-cn:s3vectors:cn-north-1:123456789012:bucket/b":               "b",
+	} {
+		c, err := config.Load(env(map[string]string{"VECTOR_BUCKET": in}))
+		if err != nil || c.VectorBucket != want {
+			t.Errorf("VECTOR_BUCKET=%s: %q, %v; want %q", in, c.VectorBucket, err, want)
+		}
+	}
+	for _, in := range []string{"arn:aws:s3:::bucket", "arn:aws:s3vectors:eu-west-1:123456789012:bucket/", "arn:aws:s3vectors:eu-west-1:123456789012:bucket/b/index/i", "arn:aws:s3vectors"} {
+		if _, err := config.Load(env(map[string]string{"VECTOR_BUCKET": in})); err == nil || !strings.Contains(err.Error(), "VECTOR_BUCKET:") {
+			t.Errorf("VECTOR_BUCKET=%s: %v, want an error naming it", in, err)
+		}
+	}
+}
+
 // TestErrorsNameTheVariable checks every bad variable is reported, all at once.
 func TestErrorsNameTheVariable(t *testing.T) {
 	bad := map[string]string{
@@ -80,6 +100,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		"TABLE_NAME":                "a b",
 		"OPENAI_BASE_URL":           "api.openai.com",
 		"ADMIN_AUTH":                "none",
+		"INGEST_MAX_RECEIVES":       "0",
 	}
 	_, err := config.Load(env(bad))
 	if err == nil {

@@ -9,12 +9,15 @@ package knowledge
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/chunk"
+	"github.com/tollgate/tollgate/shared/tenant"
 )
 
 // Errors of the store, mapped to API errors at the edge.
@@ -167,6 +170,51 @@ type Job struct {
 	Scope    string `json:"scope"` // the tenant's scope when the job was made
 	StoreID  string `json:"storeId"`
 	FileID   string `json:"fileId"`
+}
+
+// Encode is j as a queue message body: JSON.
+func (j Job) Encode() string {
+	b, _ := json.Marshal(j) // four strings: cannot fail
+	return string(b)
+}
+
+// DecodeJob decodes a queue message body Encode made, refusing unknown
+// fields, trailing data, a missing field, and ids of the wrong shape: a
+// tenant id tenant.ValidID refuses, a scope other than the tenant id alone or
+// followed by "." and an incarnation (16 lowercase hex digits, as
+// tenant.NewIncarnation makes), a store or file id ValidID refuses.
+func DecodeJob(body string) (Job, error) {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	var j Job
+	if err := dec.Decode(&j); err != nil {
+		return Job{}, fmt.Errorf("knowledge: job: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Job{}, errors.New("knowledge: job: data after the object")
+	}
+	for _, f := range []struct{ name, v string }{{"tenantId", j.TenantID}, {"scope", j.Scope}, {"storeId", j.StoreID}, {"fileId", j.FileID}} {
+		if f.v == "" {
+			return Job{}, fmt.Errorf("knowledge: job: missing %s", f.name)
+		}
+	}
+	if !tenant.ValidID(j.TenantID) {
+		return Job{}, fmt.Errorf("knowledge: job: tenantId %q is not a tenant id", clip(j.TenantID))
+	}
+	if inc, ok := strings.CutPrefix(j.Scope, j.TenantID+"."); j.Scope != j.TenantID && !(ok && validIncarnation(inc)) {
+		return Job{}, fmt.Errorf("knowledge: job: scope %q is not a scope of tenant %s", clip(j.Scope), j.TenantID)
+	}
+	if !ValidID(StorePrefix, j.StoreID) {
+		return Job{}, fmt.Errorf("knowledge: job: storeId %q is not a vector store id", clip(j.StoreID))
+	}
+	if !ValidID(FilePrefix, j.FileID) {
+		return Job{}, fmt.Errorf("knowledge: job: fileId %q is not a file id", clip(j.FileID))
+	}
+	return j, nil
+}
+
+func validIncarnation(s string) bool {
+	return len(s) == 16 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // NewID returns a fresh id: prefix, the time in milliseconds as 12 hex digits

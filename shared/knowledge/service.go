@@ -3,6 +3,7 @@ package knowledge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -67,7 +68,12 @@ type Tenants interface {
 	Config(ctx context.Context, id string) (tenant.Config, error)
 }
 
-// Queue carries ingestion jobs to a worker: in-process locally (LocalQueue).
+// ErrQueue is returned (wrapped) by Attach and CreateBatch when the queue
+// refused a job: the file was not attached.
+var ErrQueue = errors.New("knowledge: the ingestion queue refused the job")
+
+// Queue carries ingestion jobs to a worker: in-process locally (LocalQueue),
+// through SQS on AWS (sqsqueue).
 type Queue interface {
 	Enqueue(ctx context.Context, j Job) error
 }
@@ -314,8 +320,16 @@ func (s *Service) attach(ctx context.Context, cfg *tenant.Config, f StoreFile) (
 	}
 	_ = s.Store.TouchStore(ctx, scope, f.StoreID, now)
 	if err := s.Queue.Enqueue(ctx, j); err != nil {
-		// The job is recorded: Resume sends it again.
+		// Nothing will ingest the file (on AWS nothing resends a job): undo the
+		// attachment, so that the caller's retry starts afresh, and say so. Were
+		// the undo to fail too, the recorded job is queued again at the local
+		// server's next start (Resume).
 		s.Log.ErrorContext(ctx, "enqueue ingestion", "storeId", f.StoreID, "fileId", f.FileID, "err", err)
+		undo := context.WithoutCancel(ctx)
+		if _, _, derr := s.Store.DeleteStoreFile(undo, scope, f.StoreID, f.FileID); derr == nil {
+			_ = s.Store.DeleteJob(undo, j)
+		}
+		return StoreFile{}, fmt.Errorf("%w: %w", ErrQueue, err)
 	}
 	return f, nil
 }

@@ -88,6 +88,9 @@ func mapError(err error) error {
 			Message: "the tenant's files would exceed its storage quota (knowledge.storageBytes); delete files first", Err: err}
 	case errors.Is(err, knowledge.ErrExpired):
 		return &apierr.Error{Kind: apierr.Invalid, Code: "vector_store_expired", Message: err.Error()}
+	case errors.Is(err, knowledge.ErrQueue):
+		return &apierr.Error{Kind: apierr.Unavailable, Code: "ingestion_unavailable",
+			Message: "the file could not be queued for ingestion and was not attached; try again", Err: err}
 	case errors.As(err, &nf):
 		return notFound(nf.What, nf.ID)
 	case errors.Is(err, knowledge.ErrNotFound):

@@ -64,6 +64,27 @@ type Store interface {
 	Query(ctx context.Context, name string, vector []float32, topK int, filter *Filter) ([]Match, error)
 }
 
+// Querier is the read side of a Store: all that a chat request's retrieval
+// needs.
+type Querier interface {
+	Query(ctx context.Context, name string, vector []float32, topK int, filter *Filter) ([]Match, error)
+}
+
+// ReadOnly returns a Store that queries through q and refuses every write
+// with ErrReadOnly: the chat function's, which searches and never indexes, so
+// that its bootstrap links (and its role grants) no write.
+func ReadOnly(q Querier) Store { return readOnly{q} }
+
+// ErrReadOnly is returned by the writes of a ReadOnly store.
+var ErrReadOnly = errors.New("vectors: this store is read-only")
+
+type readOnly struct{ Querier }
+
+func (readOnly) CreateIndex(context.Context, string, int) error { return ErrReadOnly }
+func (readOnly) DeleteIndex(context.Context, string) error      { return ErrReadOnly }
+func (readOnly) Put(context.Context, string, []Chunk) error     { return ErrReadOnly }
+func (readOnly) Delete(context.Context, string, []string) error { return ErrReadOnly }
+
 // ErrNoIndex is returned (wrapped) by Put and Query on an index that does not exist.
 var ErrNoIndex = errors.New("vectors: no such index")
 

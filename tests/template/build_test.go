@@ -211,6 +211,25 @@ func iamActions(service, op string) (actions []string, ok bool, err error) {
 		case "ConverseStream", "InvokeModelWithResponseStream":
 			return []string{"bedrock:InvokeModelWithResponseStream"}, true, nil
 		}
+	case "s3":
+		switch op {
+		case "PutObject", "GetObject", "DeleteObject":
+			return []string{"s3:" + op}, true, nil
+		case "CreateSession":
+			// S3 Express One Zone's session credentials, for directory buckets
+			// only; the files bucket is a general purpose bucket.
+			return nil, false, nil
+		}
+	case "s3vectors":
+		if op == "QueryVectors" {
+			// QueryVectors returning metadata, or with a filter, needs GetVectors too.
+			return []string{"s3vectors:QueryVectors", "s3vectors:GetVectors"}, true, nil
+		}
+		return []string{"s3vectors:" + op}, true, nil
+	case "sqs":
+		if op == "SendMessage" {
+			return []string{"sqs:SendMessage"}, true, nil
+		}
 	case "sts", "sso", "ssooidc", "signin":
 		// The SDK's credential chain, for profiles in shared config files; in
 		// Lambda the credentials are in the environment.
@@ -261,11 +280,19 @@ type grant struct {
 	table   map[string]bool // DynamoDB actions on the table
 	index   map[string]bool // DynamoDB actions on the index
 	bedrock map[string]bool
+	files   map[string]bool // S3 actions on the files bucket's tenant objects
+	vectors map[string]bool // S3 Vectors actions on the vector bucket's indexes
+	queue   map[string]bool // SQS actions on the ingestion queue
+}
+
+func newGrant() grant {
+	return grant{table: map[string]bool{}, index: map[string]bool{}, bedrock: map[string]bool{},
+		files: map[string]bool{}, vectors: map[string]bool{}, queue: map[string]bool{}}
 }
 
 func grants(t *testing.T, id string, fn m) grant {
 	t.Helper()
-	g := grant{table: map[string]bool{}, index: map[string]bool{}, bedrock: map[string]bool{}}
+	g := newGrant()
 	indexARN := "${Table.Arn}/index/" + dynamo.IndexGSI1
 	for _, pol := range getList(fn, "Properties", "Policies") {
 		stmts := getList(pol, "Statement")
@@ -305,16 +332,32 @@ func grants(t *testing.T, id string, fn m) grant {
 						t.Errorf("%s: %s on %v; want the table (!GetAtt Table.Arn) or its index (!Sub %s)", id, a, res, indexARN)
 					}
 				case "bedrock":
-					param := "BedrockModels"
-					if id == "EmbeddingsFunction" {
-						param = "BedrockEmbeddingModels"
-					}
+					// Chat models for chat, embedding models for embeddings
+					// (file_search's query embedding in chat included).
 					for _, r := range getList(s, "Resource") {
-						if !strings.Contains(sub(r), "${"+param+"}") {
-							t.Errorf("%s: %s on %v; want resources scoped by the %s parameter", id, a, r, param)
+						if !strings.Contains(sub(r), "${BedrockModels}") && !strings.Contains(sub(r), "${BedrockEmbeddingModels}") {
+							t.Errorf("%s: %s on %v; want resources scoped by the BedrockModels or BedrockEmbeddingModels parameter", id, a, r)
+						}
+						if id != chatFunction && !strings.Contains(sub(r), "${BedrockEmbeddingModels}") {
+							t.Errorf("%s: %s on %v; only the chat function calls chat models", id, a, r)
 						}
 					}
 					g.bedrock[a] = true
+				case "s3":
+					if sub(res) != "${FilesBucket.Arn}/tenants/*" {
+						t.Errorf("%s: %s on %v; want the files bucket's tenant objects (!Sub ${FilesBucket.Arn}/tenants/*)", id, a, res)
+					}
+					g.files[a] = true
+				case "s3vectors":
+					if sub(res) != "${VectorBucket.VectorBucketArn}/index/*" {
+						t.Errorf("%s: %s on %v; want the vector bucket's indexes (!Sub ${VectorBucket.VectorBucketArn}/index/*)", id, a, res)
+					}
+					g.vectors[a] = true
+				case "sqs":
+					if r, attr := getAtt(res); r != "IngestQueue" || attr != "Arn" {
+						t.Errorf("%s: %s on %v; want the ingestion queue (!GetAtt IngestQueue.Arn)", id, a, res)
+					}
+					g.queue[a] = true
 				default:
 					t.Errorf("%s: action %s of a service this test does not check", id, a)
 				}
@@ -339,7 +382,7 @@ func TestPermissions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		need := grant{table: map[string]bool{}, index: map[string]bool{}, bedrock: map[string]bool{}}
+		need := newGrant()
 		for _, mt := range sdkOperation.FindAllSubmatch(bin, -1) {
 			actions, ok, err := iamActions(string(mt[1]), string(mt[2]))
 			if err != nil {
@@ -349,10 +392,18 @@ func TestPermissions(t *testing.T) {
 				continue
 			}
 			for _, a := range actions {
-				if strings.HasPrefix(a, "dynamodb:") {
+				svc, _, _ := strings.Cut(a, ":")
+				switch svc {
+				case "dynamodb":
 					need.table[a] = true
-				} else {
+				case "bedrock":
 					need.bedrock[a] = true
+				case "s3":
+					need.files[a] = true
+				case "s3vectors":
+					need.vectors[a] = true
+				case "sqs":
+					need.queue[a] = true
 				}
 			}
 		}
@@ -365,9 +416,12 @@ func TestPermissions(t *testing.T) {
 		}
 		got := grants(t, id, fn)
 		for what, pair := range map[string][2][]string{
-			"DynamoDB actions on the table":                 {set(need.table), set(got.table)},
-			"DynamoDB actions on index " + dynamo.IndexGSI1: {set(need.index), set(got.index)},
-			"Bedrock actions":                               {set(need.bedrock), set(got.bedrock)},
+			"DynamoDB actions on the table":                     {set(need.table), set(got.table)},
+			"DynamoDB actions on index " + dynamo.IndexGSI1:     {set(need.index), set(got.index)},
+			"Bedrock actions":                                   {set(need.bedrock), set(got.bedrock)},
+			"S3 actions on the files bucket's tenants/*":        {set(need.files), set(got.files)},
+			"S3 Vectors actions on the vector bucket's indexes": {set(need.vectors), set(got.vectors)},
+			"SQS actions on the ingestion queue":                {set(need.queue), set(got.queue)},
 		} {
 			if !slices.Equal(pair[0], pair[1]) {
 				t.Errorf("%s: %s: the bootstrap calls %v, the template grants %v (index readers in the binary: %v)", id, what, pair[0], pair[1], indexUsers)

@@ -159,6 +159,12 @@ func (e *evaluator) getAtt(t *testing.T, res, attr string) string {
 	if get(e.tmpl, "Resources", res) == nil {
 		t.Fatalf("GetAtt of unknown resource %s", res)
 	}
+	switch typ := getString(e.tmpl, "Resources", res, "Type"); {
+	case typ == "AWS::S3Vectors::VectorBucket" && attr == "VectorBucketArn":
+		return "arn:aws:s3vectors:us-east-1:123456789012:bucket/tollgate-" + strings.ToLower(res) + "-placeholder"
+	case typ == "AWS::SQS::Queue" && attr == "Arn":
+		return "arn:aws:sqs:us-east-1:123456789012:tollgate-" + res + "-PLACEHOLDER"
+	}
 	return "arn:aws:placeholder:us-east-1:123456789012:" + res + "/" + attr
 }
 

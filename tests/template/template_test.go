@@ -247,6 +247,7 @@ func TestRoutes(t *testing.T) {
 var handlers = map[string]func(*app.App) http.Handler{
 	"ChatFunction":       (*app.App).Chat,
 	"EmbeddingsFunction": (*app.App).Embeddings,
+	"KnowledgeFunction":  (*app.App).Files,
 	"SessionsFunction":   (*app.App).Sessions,
 	"UsageFunction":      (*app.App).Usage,
 	"HealthFunction":     (*app.App).Health,
@@ -330,9 +331,6 @@ var defaulted = map[string]string{
 	"ADMIN_AUTH":                "set to iam on AdminFunction only; the other functions serve no admin route",
 	"FILE_MAX_BYTES":            "4 MiB: a multipart upload stays within Lambda's 6 MB request after base64",
 	"FILE_STORAGE_QUOTA":        "1 GiB of files per tenant unless its configuration says otherwise",
-	"FILES_BUCKET":              "the knowledge base is not deployed yet (issue 17, item 7): unset, Lambda functions have none",
-	"VECTOR_BUCKET":             "the knowledge base is not deployed yet (issue 17, item 7): unset, Lambda functions have none",
-	"INGEST_QUEUE_URL":          "the knowledge base is not deployed yet (issue 17, item 7): unset, Lambda functions have none",
 }
 
 // Environment variables that must never be set in AWS.
@@ -500,8 +498,11 @@ func TestSecrets(t *testing.T) {
 			continue
 		}
 		want := m{"Fn::If": []any{"HasOpenAIApiKey", m{"Fn::Sub": "{{resolve:secretsmanager:${OpenAIApiKeySecret}}}"}, m{"Ref": "AWS::NoValue"}}}
-		if (id != chatFunction && id != "EmbeddingsFunction") || !cmp.Equal(v, want) {
-			t.Errorf("%s: OPENAI_API_KEY = %v; only %s and EmbeddingsFunction get it, as %v", id, v, chatFunction, want)
+		// The functions that call models: chat, and those that embed (the
+		// knowledge function a search's query, the ingestion function chunks).
+		calls := id == chatFunction || id == "EmbeddingsFunction" || id == "KnowledgeFunction" || id == "IngestFunction"
+		if !calls || !cmp.Equal(v, want) {
+			t.Errorf("%s: OPENAI_API_KEY = %v; only the functions that call models get it, as %v", id, v, want)
 		}
 	}
 }
@@ -828,6 +829,10 @@ func TestEventsMatchRoutes(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ev struct {
+			Records []struct {
+				EventSource    string `json:"eventSource"`
+				EventSourceARN string `json:"eventSourceARN"`
+			} `json:"Records"`
 			HTTPMethod     string `json:"httpMethod"`
 			Resource       string `json:"resource"`
 			DetailType     string `json:"detail-type"`
@@ -840,6 +845,12 @@ func TestEventsMatchRoutes(t *testing.T) {
 			continue
 		}
 		switch {
+		case len(ev.Records) > 0 && ev.Records[0].EventSource == "aws:sqs":
+			if !slices.ContainsFunc(keys(getMap(tmpl, "Resources", id, "Properties", "Events")), func(k string) bool {
+				return getString(tmpl, "Resources", id, "Properties", "Events", k, "Type") == "SQS"
+			}) {
+				t.Errorf("events/%s: an SQS event for %s, which reads no queue", name, id)
+			}
 		case ev.HTTPMethod != "":
 			fn := routes[ev.HTTPMethod+" "+ev.Resource]
 			if fn == "" {
@@ -859,7 +870,7 @@ func TestEventsMatchRoutes(t *testing.T) {
 				t.Errorf("events/%s: a scheduler event for %s, which has no schedule", name, id)
 			}
 		default:
-			t.Errorf("events/%s: neither an API Gateway, a function URL nor a scheduler event", name)
+			t.Errorf("events/%s: neither an API Gateway, a function URL, a scheduler nor an SQS event", name)
 		}
 	}
 }

@@ -409,6 +409,20 @@ func (s *Store) Delete(ctx context.Context, name string, keys []string) error {
 	return nil
 }
 
+// Reader queries the indexes of one vector bucket and can do nothing else: a
+// bootstrap that only searches (the chat function) links QueryVectors alone.
+type Reader struct{ s Store }
+
+// NewReader returns a Reader of the indexes of the vector bucket named bucket.
+func NewReader(client *s3vectors.Client, bucket string) *Reader {
+	return &Reader{Store{client: client, bucket: bucket}}
+}
+
+// Query is Store.Query.
+func (r *Reader) Query(ctx context.Context, name string, vector []float32, topK int, filter *vectors.Filter) ([]vectors.Match, error) {
+	return r.s.Query(ctx, name, vector, topK, filter)
+}
+
 // Query returns the chunks of index name closest to vector that pass filter
 // (nil: all), closest first: min(topK, 100) of them at most.
 func (s *Store) Query(ctx context.Context, name string, vector []float32, topK int, filter *vectors.Filter) ([]vectors.Match, error) {
