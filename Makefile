@@ -61,6 +61,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeEmbeddings$$' -fuzztime $(FUZZTIME) ./shared/gateway
 	go test -run '^$$' -fuzz '^FuzzCount$$' -fuzztime $(FUZZTIME) ./shared/tokens
 	go test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime $(FUZZTIME) ./shared/gateway
+	go test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) ./shared/knowledge
 
 ## build: every Lambda bootstrap for linux/arm64 into .build/<function>/bootstrap
 build: $(FUNCTIONS:%=build-%)
