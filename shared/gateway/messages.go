@@ -107,7 +107,7 @@ func decodeMessages(raw []json.RawMessage, param string) ([]chat.Message, error)
 				if name == "audio" {
 					return nil, invalid("unsupported_parameter", p+".audio", "%s.audio: audio messages are not supported by this gateway", p)
 				}
-				return nil, invalid("unknown_parameter", p+"."+name, "%s: unrecognized field %s", p, name)
+				return nil, invalid("unknown_parameter", p+"."+name, "%s.%s: unrecognized field", p, name)
 			}
 			return nil, invalid("invalid_type", p, "%s must be an object with a role and content", p)
 		}

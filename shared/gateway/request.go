@@ -148,6 +148,7 @@ func decodeOpenAI(body []byte) (*call, error) {
 	if err := validateMetadata(r.Metadata, "metadata"); err != nil {
 		return nil, err
 	}
+	c.searchOnlyChoice()
 	return c, validate(r, openAINames)
 }
 

@@ -25,6 +25,7 @@ type respCall struct {
 	previousID string
 	store      bool
 	encrypted  bool // include: reasoning.encrypted_content
+	results    bool // include: file_search_call.results
 	items      []inItem
 	// echo holds the request's parameters as the Response object repeats them.
 	echo responseEcho
@@ -137,7 +138,9 @@ func decodeResponses(body []byte) (*call, error) {
 		case "message.input_image.image_url":
 		case "message.output_text.logprobs":
 			return nil, invalid("unsupported_parameter", fmt.Sprintf("include[%d]", i), "include[%d]: log probabilities are not supported on /v1/responses by this gateway", i)
-		case "file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
+		case "file_search_call.results":
+			rc.results = true
+		case "web_search_call.results", "web_search_call.action.sources",
 			"code_interpreter_call.outputs", "computer_call_output.output.image_url":
 			return nil, invalid("unsupported_parameter", fmt.Sprintf("include[%d]", i), "include[%d]: %s: built-in tools are not supported by this gateway", i, inc)
 		default:
@@ -157,7 +160,7 @@ func decodeResponses(body []byte) (*call, error) {
 	if err := sampling(r); err != nil {
 		return nil, err
 	}
-	if r.Tools, err = decodeResponsesTools(req.Tools); err != nil {
+	if r.Tools, c.retrieval, err = decodeResponsesTools(req.Tools); err != nil {
 		return nil, err
 	}
 	if r.ToolChoice, err = decodeResponsesToolChoice(req.ToolChoice); err != nil {
@@ -197,10 +200,11 @@ func decodeResponses(body []byte) (*call, error) {
 	if err := validateMetadata(req.Metadata, "metadata"); err != nil {
 		return nil, err
 	}
-	rc.echo = echoOf(&req, r)
+	rc.echo = echoOf(&req, r, c.retrieval)
 	// The request's messages without the references: enough for the checks that
 	// need no store; resolveInput rebuilds them with the references in.
 	r.Messages = append(r.Messages, itemMessages(rc.items)...)
+	c.searchOnlyChoice()
 	return c, validate(r, responsesNames)
 }
 
@@ -221,38 +225,57 @@ type responsesTool struct {
 	Strict      *bool           `json:"strict"`
 }
 
-func decodeResponsesTools(raw []json.RawMessage) ([]chat.Tool, error) {
+// decodeResponsesTools takes the function tools, and a file_search tool,
+// which Tollgate runs itself (retrieval.go).
+func decodeResponsesTools(raw []json.RawMessage) ([]chat.Tool, *retrieval, error) {
 	if len(raw) > maxTools {
-		return nil, invalid("invalid_value", "tools", "tools may list at most %d tools", maxTools)
+		return nil, nil, invalid("invalid_value", "tools", "tools may list at most %d tools", maxTools)
 	}
 	var out []chat.Tool
+	var rv *retrieval
 	for i, r := range raw {
 		p := fmt.Sprintf("tools[%d]", i)
 		var typ struct {
 			Type string `json:"type"`
 		}
 		if err := json.Unmarshal(r, &typ); err != nil {
-			return nil, invalid("invalid_type", p, "%s must be an object", p)
+			return nil, nil, invalid("invalid_type", p, "%s must be an object", p)
 		}
 		switch typ.Type {
 		case "function":
-		case "file_search", "web_search", "web_search_preview", "web_search_2025_08_26", "code_interpreter", "computer_use_preview",
+		case "file_search":
+			if rv != nil {
+				return nil, nil, invalid("invalid_value", p, "%s: give one file_search tool", p)
+			}
+			var ft struct {
+				Type string `json:"type"`
+				fileSearchTool
+			}
+			if err := strictUnmarshal(r, &ft, p); err != nil {
+				return nil, nil, err
+			}
+			var err error
+			if rv, err = decodeFileSearch(&ft.fileSearchTool, p); err != nil {
+				return nil, nil, err
+			}
+			continue
+		case "web_search", "web_search_preview", "web_search_2025_08_26", "code_interpreter", "computer_use_preview",
 			"image_generation", "mcp", "local_shell", "shell", "apply_patch", "custom":
-			return nil, invalid("unsupported_parameter", p+".type", "%s.type: %s tools are not supported by this gateway (function tools are)", p, typ.Type)
+			return nil, nil, invalid("unsupported_parameter", p+".type", "%s.type: %s tools are not supported by this gateway (function and file_search tools are)", p, typ.Type)
 		default:
-			return nil, invalid("invalid_value", p+".type", "%s.type must be function", p)
+			return nil, nil, invalid("invalid_value", p+".type", "%s.type must be function or file_search", p)
 		}
 		var rt responsesTool
 		if err := strictUnmarshal(r, &rt, p); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t, err := tool(&openAIFunction{Name: rt.Name, Description: rt.Description, Parameters: rt.Parameters, Strict: rt.Strict}, p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return out, rv, nil
 }
 
 // decodeResponsesToolChoice takes "none", "auto", "required" or
@@ -344,6 +367,8 @@ type wireItem struct {
 	Output           json.RawMessage `json:"output"`
 	Summary          []wirePart      `json:"summary"`
 	EncryptedContent *string         `json:"encrypted_content"`
+	Queries          json.RawMessage `json:"queries"`
+	Results          json.RawMessage `json:"results"`
 }
 
 // wirePart is one content part (or summary part) of an item.
@@ -446,7 +471,17 @@ func decodeItemFrom(raw json.RawMessage, p string, stored bool) (inItem, error) 
 		if in.ref, err = need(w.ID, "id"); err != nil {
 			return in, err
 		}
-	case "file_search_call", "web_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
+	case "file_search_call":
+		// A search this gateway ran (a client sending back the output of an
+		// earlier response): it holds no prompt text (the next request
+		// retrieves afresh), so it is taken and left out of the prompt.
+		if _, err = need(w.ID, "id"); err != nil {
+			return in, err
+		}
+		if !isNull(w.Queries) && json.Unmarshal(w.Queries, &it.Queries) != nil {
+			return in, invalid("invalid_value", p+".queries", "%s.queries must be a list of strings", p)
+		}
+	case "web_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
 		"image_generation_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
 		"mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "mcp_call", "custom_tool_call",
 		"custom_tool_call_output", "apply_patch_call", "apply_patch_call_output", "tool_search_call", "tool_search_output":
@@ -471,7 +506,8 @@ func checkItemFields(w *wireItem, typ, p string) error {
 		set  bool
 	}{{"role", w.Role != ""}, {"content", w.Content != nil}, {"phase", w.Phase != nil}, {"call_id", w.CallID != nil},
 		{"name", w.Name != nil}, {"arguments", w.Arguments != nil}, {"output", w.Output != nil},
-		{"summary", w.Summary != nil}, {"encrypted_content", w.EncryptedContent != nil}, {"status", w.Status != nil}} {
+		{"summary", w.Summary != nil}, {"encrypted_content", w.EncryptedContent != nil}, {"status", w.Status != nil},
+		{"queries", w.Queries != nil}, {"results", w.Results != nil}} {
 		if f.set && !allowed[f.name] {
 			return invalid("unknown_parameter", p+"."+f.name, "%s.%s: %s is not a field of %s items", p, f.name, f.name, typ)
 		}
@@ -486,10 +522,11 @@ var itemFields = map[string]map[string]bool{
 	"function_call_output": {"status": true, "call_id": true, "output": true},
 	"reasoning":            {"status": true, "summary": true, "encrypted_content": true, "content": true},
 	"item_reference":       {},
+	"file_search_call":     {"status": true, "queries": true, "results": true},
 }
 
 // itemPrefix is the id prefix of each item type, as OpenAI's ids have.
-var itemPrefix = map[string]string{"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+var itemPrefix = map[string]string{"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs", "file_search_call": "fs"}
 
 // decodeItemContent takes a message's content: a string, or parts (input_text and
 // input_image for users, output_text and refusal for the assistant).

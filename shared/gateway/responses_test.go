@@ -23,6 +23,7 @@ func FuzzDecodeResponses(f *testing.F) {
 		`{"input":[{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"hm"}],"encrypted_content":"eyJzIjoieCJ9"},{"role":"assistant","content":[{"type":"output_text","text":"a","annotations":[]},{"type":"refusal","refusal":"no"}]},{"type":"item_reference","id":"msg_0123456789abcdef0123456789abcdef0000"}]}`,
 		`{"input":"x","text":{"format":{"type":"json_schema","name":"p","schema":{"type":"object"},"strict":true}},"reasoning":{"effort":"low","summary":"auto"},"include":["reasoning.encrypted_content"],"store":false,"metadata":{"k":"v"},"previous_response_id":"resp_0123456789abcdef0123456789abcdef","truncation":"auto","service_tier":"flex","user":"u","safety_identifier":"s","top_logprobs":0}`,
 		`{"input":[{"type":"function_call_output","call_id":"c","output":"o"}]}`, `{"input":[]}`, `{"input":{}}`, `{"input":[1]}`,
+		`{"input":[{"role":"user","content":"q"},{"type":"file_search_call","id":"fs_1","status":"completed","queries":["q"],"results":null}],"tools":[{"type":"file_search","vector_store_ids":["vs_0123456789abcdef0123456789ab"],"max_num_results":3,"filters":{"type":"and","filters":[{"type":"eq","key":"k","value":"v"}]},"ranking_options":{"ranker":"auto","score_threshold":0.5}}],"include":["file_search_call.results"],"tool_choice":"auto"}`,
 		"\xff", `{"input":"\ud800"}`, `{"input":[{"role":"user","content":null}]}`, `{"background":true,"input":"x"}`,
 	} {
 		f.Add([]byte(s))

@@ -26,6 +26,10 @@ type item struct {
 	Output    json.RawMessage // function_call_output: a string or content parts, as sent
 	Summary   []string        // reasoning
 	Encrypted string          // reasoning: encrypted_content, when asked for
+	Queries   []string        // file_search_call
+	// Results are a file_search_call's matches, when the request included
+	// file_search_call.results; nil marshals as null, as OpenAI's does.
+	Results []fileSearchResult
 	// sig and redacted are a reasoning item's provider signature or redacted
 	// reasoning, which its stored conversation keeps whether or not the client
 	// asked for encrypted_content.
@@ -33,14 +37,49 @@ type item struct {
 	redacted []byte
 }
 
+// fileSearchResult is one match of a file_search_call (include
+// file_search_call.results).
+type fileSearchResult struct {
+	FileID     string         `json:"file_id"`
+	Filename   string         `json:"filename"`
+	Score      float64        `json:"score"`
+	Attributes map[string]any `json:"attributes"`
+	Text       string         `json:"text"`
+}
+
+// fileAnnotation is an output_text annotation: a retrieved file the text
+// cites, at the character index of its first marker.
+type fileAnnotation struct {
+	Type     string `json:"type"` // file_citation
+	FileID   string `json:"file_id"`
+	Filename string `json:"filename"`
+	Index    int    `json:"index"`
+}
+
+func responseAnnotations(cs []citation) []fileAnnotation {
+	out := make([]fileAnnotation, len(cs))
+	for i, c := range cs {
+		out[i] = fileAnnotation{Type: "file_citation", FileID: c.source.FileID, Filename: c.source.Filename, Index: c.index}
+	}
+	return out
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // content is one part of a message: input_text, input_image, output_text or
 // refusal.
 type content struct {
-	Type     string
-	Text     string // the text, or the refusal
-	ImageURL string // input_image: an http(s) URL ("" when the image was inline)
-	Detail   string
-	image    *chat.Image // input_image of this request
+	Type        string
+	Text        string           // the text, or the refusal
+	Annotations []fileAnnotation // output_text: the files it cites
+	ImageURL    string           // input_image: an http(s) URL ("" when the image was inline)
+	Detail      string
+	image       *chat.Image // input_image of this request
 }
 
 type summaryText struct {
@@ -73,6 +112,14 @@ func (it item) MarshalJSON() ([]byte, error) {
 			Name      string `json:"name"`
 			Arguments string `json:"arguments"`
 		}{it.Type, it.ID, status, it.CallID, it.Name, it.Arguments})
+	case "file_search_call":
+		return json.Marshal(struct {
+			Type    string             `json:"type"`
+			ID      string             `json:"id"`
+			Status  string             `json:"status"`
+			Queries []string           `json:"queries"`
+			Results []fileSearchResult `json:"results"`
+		}{it.Type, it.ID, status, nonNilStrings(it.Queries), it.Results})
 	case "function_call_output":
 		return json.Marshal(struct {
 			Type   string          `json:"type"`
@@ -115,12 +162,16 @@ func nonNil(c []content) []content {
 func (c content) MarshalJSON() ([]byte, error) {
 	switch c.Type {
 	case "output_text":
+		ann := c.Annotations
+		if ann == nil {
+			ann = []fileAnnotation{}
+		}
 		return json.Marshal(struct {
-			Type        string     `json:"type"`
-			Text        string     `json:"text"`
-			Annotations []struct{} `json:"annotations"`
-			Logprobs    []struct{} `json:"logprobs"`
-		}{c.Type, c.Text, emptyList, emptyList})
+			Type        string           `json:"type"`
+			Text        string           `json:"text"`
+			Annotations []fileAnnotation `json:"annotations"`
+			Logprobs    []struct{}       `json:"logprobs"`
+		}{c.Type, c.Text, ann, emptyList})
 	case "refusal":
 		return json.Marshal(struct {
 			Type    string `json:"type"`
@@ -164,7 +215,7 @@ type responseEcho struct {
 	Temperature        float64           `json:"temperature"`
 	Text               textEcho          `json:"text"`
 	ToolChoice         any               `json:"tool_choice"`
-	Tools              []toolEcho        `json:"tools"`
+	Tools              []any             `json:"tools"` // toolEcho and fileSearchEcho
 	TopLogprobs        int               `json:"top_logprobs"`
 	TopP               float64           `json:"top_p"`
 	Truncation         string            `json:"truncation"`
@@ -190,6 +241,18 @@ type formatEcho struct {
 	Strict      *bool           `json:"strict,omitempty"`
 }
 
+// fileSearchEcho is a file_search tool as the Response object repeats it.
+type fileSearchEcho struct {
+	Type           string          `json:"type"` // file_search
+	VectorStoreIDs []string        `json:"vector_store_ids"`
+	MaxNumResults  int             `json:"max_num_results"`
+	Filters        json.RawMessage `json:"filters"`
+	RankingOptions struct {
+		Ranker         string  `json:"ranker"`
+		ScoreThreshold float64 `json:"score_threshold"`
+	} `json:"ranking_options"`
+}
+
 type toolEcho struct {
 	Type        string          `json:"type"`
 	Name        string          `json:"name"`
@@ -198,13 +261,13 @@ type toolEcho struct {
 	Strict      bool            `json:"strict"`
 }
 
-func echoOf(req *responsesRequest, r *chat.Request) responseEcho {
+func echoOf(req *responsesRequest, r *chat.Request, rv *retrieval) responseEcho {
 	e := responseEcho{
 		Instructions: req.Instructions, MaxOutputTokens: req.MaxOutputTokens, ParallelToolCalls: true,
 		PreviousResponseID: req.PreviousResponseID, SafetyIdentifier: req.SafetyIdentifier,
 		ServiceTier: cmpOr(r.ServiceTier, "default"), Store: req.Store == nil || *req.Store,
 		Temperature: 1, TopP: 1, Truncation: "disabled", User: req.User,
-		Metadata: req.Metadata, Tools: []toolEcho{}, ToolChoice: "auto",
+		Metadata: req.Metadata, Tools: []any{}, ToolChoice: "auto",
 		Text: textEcho{Format: formatEcho{Type: "text"}, Verbosity: "medium"},
 	}
 	if req.ParallelToolCalls != nil {
@@ -232,6 +295,20 @@ func echoOf(req *responsesRequest, r *chat.Request) responseEcho {
 			te.Description = &d
 		}
 		e.Tools = append(e.Tools, te)
+	}
+	if rv != nil {
+		fe := fileSearchEcho{Type: "file_search", VectorStoreIDs: rv.storeIDs, MaxNumResults: rv.maxResults, Filters: json.RawMessage("null")}
+		fe.RankingOptions.Ranker, fe.RankingOptions.ScoreThreshold = "auto", rv.scoreThreshold
+		for _, raw := range req.Tools {
+			var t struct {
+				Type    string          `json:"type"`
+				Filters json.RawMessage `json:"filters"`
+			}
+			if json.Unmarshal(raw, &t) == nil && t.Type == "file_search" && !isNull(t.Filters) {
+				fe.Filters = t.Filters
+			}
+		}
+		e.Tools = append(e.Tools, fe)
 	}
 	switch tc := r.ToolChoice; tc.Mode {
 	case chat.ToolChoiceNone:
@@ -373,6 +450,9 @@ type respEvent struct {
 	Name           *string         `json:"name,omitempty"`
 	Arguments      *string         `json:"arguments,omitempty"`
 	Logprobs       *[]struct{}     `json:"logprobs,omitempty"`
+	// response.output_text.annotation.added
+	AnnotationIndex *int            `json:"annotation_index,omitempty"`
+	Annotation      *fileAnnotation `json:"annotation,omitempty"`
 	// error events
 	Code    *string `json:"code,omitempty"`
 	Message *string `json:"message,omitempty"`
@@ -470,6 +550,16 @@ func (b *outputBuilder) closePart() error {
 		}
 		return b.send(&respEvent{Type: "response.reasoning_summary_part.done", ItemID: it.ID, OutputIndex: intp(b.open), SummaryIndex: intp(i), Part: summaryPart(t)})
 	}
+	if it.Content[i].Type == "output_text" && len(b.x.c.req.Sources) > 0 {
+		ann := responseAnnotations(citations(it.Content[i].Text, b.x.c.req.Sources))
+		for j := range ann {
+			if err := b.send(&respEvent{Type: "response.output_text.annotation.added", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(i),
+				AnnotationIndex: intp(j), Annotation: &ann[j]}); err != nil {
+				return err
+			}
+		}
+		it.Content[i].Annotations = ann
+	}
 	c := it.Content[i]
 	ev := &respEvent{Type: "response.output_text.done", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(i), Text: &c.Text, Logprobs: noLogprobs}
 	if c.Type == "refusal" {
@@ -479,6 +569,43 @@ func (b *outputBuilder) closePart() error {
 		return err
 	}
 	return b.send(&respEvent{Type: "response.content_part.done", ItemID: it.ID, OutputIndex: intp(b.open), ContentIndex: intp(i), Part: c})
+}
+
+// fileSearch adds the file_search_call item of the request's file_search
+// tool, first: the search ran before the answer (retrieval.go), so a stream
+// says its steps at once. Its results are there when the request included
+// file_search_call.results.
+func (b *outputBuilder) fileSearch() error {
+	rv := b.x.c.retrieval
+	if rv == nil {
+		return nil
+	}
+	it := item{Type: "file_search_call"}
+	if rv.query != "" {
+		it.Queries = []string{rv.query}
+	}
+	i, err := b.openItem(it)
+	if err != nil {
+		return err
+	}
+	id := (*b.items)[i].ID
+	for _, typ := range []string{"response.file_search_call.in_progress", "response.file_search_call.searching", "response.file_search_call.completed"} {
+		if err := b.send(&respEvent{Type: typ, OutputIndex: intp(i), ItemID: id}); err != nil {
+			return err
+		}
+	}
+	if b.x.c.resp.results {
+		res := make([]fileSearchResult, len(rv.matches))
+		for j, m := range rv.matches {
+			attrs := m.Attributes
+			if attrs == nil {
+				attrs = map[string]any{}
+			}
+			res[j] = fileSearchResult{FileID: m.FileID, Filename: m.Filename, Score: m.Score, Attributes: attrs, Text: m.Text}
+		}
+		(*b.items)[i].Results = res
+	}
+	return b.closeItem()
 }
 
 // closeItem ends the open item.
@@ -626,8 +753,10 @@ func (b *outputBuilder) add(c *chat.Chunk) error {
 	return nil
 }
 
-// addMessage takes a whole answer's message (and refusal) in part order.
+// addMessage takes a whole answer's message (and refusal) in part order,
+// after the file search that preceded it.
 func (b *outputBuilder) addMessage(m *chat.Message, refusal string) {
+	_ = b.fileSearch()
 	for i := range m.Parts {
 		p := &m.Parts[i]
 		switch p.Kind {
@@ -672,7 +801,10 @@ func (s *responsesStream) start() error {
 	if err := s.b.send(&respEvent{Type: "response.created", Response: o}); err != nil {
 		return err
 	}
-	return s.b.send(&respEvent{Type: "response.in_progress", Response: o})
+	if err := s.b.send(&respEvent{Type: "response.in_progress", Response: o}); err != nil {
+		return err
+	}
+	return s.b.fileSearch()
 }
 
 func (s *responsesStream) delta(c *chat.Chunk) error { return s.b.add(c) }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -30,12 +31,68 @@ const RouteFileSearch = "chat.file_search"
 // retrieval is what a chat request asks to retrieve: the file_search tool of
 // /v1/chat/completions, knowledge on /chat, or the tenant's default stores.
 type retrieval struct {
-	storeIDs   []string
-	maxResults int
-	filter     *vectors.Filter
-	param      string // where the request named the stores, for errors
+	storeIDs       []string
+	maxResults     int
+	filter         *vectors.Filter
+	scoreThreshold float64
+	param          string // where the request named the stores, for errors
 	// tenantDefault: the tenant's configured stores, not the request's.
 	tenantDefault bool
+	// query is what was searched ("" until retrieve ran, or when the request
+	// had no user text); matches what it found.
+	query   string
+	matches []vectors.Match
+}
+
+// fileSearchTool is the file_search tool's fields (other than type), in
+// Chat Completions (as LiteLLM takes it) and the Responses API.
+type fileSearchTool struct {
+	VectorStoreIDs []string        `json:"vector_store_ids"`
+	MaxNumResults  *int64          `json:"max_num_results"`
+	Filters        json.RawMessage `json:"filters"`
+	RankingOptions json.RawMessage `json:"ranking_options"`
+}
+
+// decodeFileSearch checks a file_search tool at p.
+func decodeFileSearch(t *fileSearchTool, p string) (*retrieval, error) {
+	rv, err := decodeRetrieval(t.VectorStoreIDs, t.MaxNumResults, p+".vector_store_ids", p+".max_num_results")
+	if err != nil {
+		return nil, err
+	}
+	if !isNull(t.Filters) {
+		if rv.filter, err = vectors.ParseFilter(t.Filters); err != nil {
+			return nil, invalid("invalid_value", p+".filters", "%s.filters: %s", p, err.Error())
+		}
+	}
+	if !isNull(t.RankingOptions) {
+		var o struct {
+			Ranker         *string  `json:"ranker"`
+			ScoreThreshold *float64 `json:"score_threshold"`
+		}
+		q := p + ".ranking_options"
+		if err := strictUnmarshal(t.RankingOptions, &o, q); err != nil {
+			return nil, err
+		}
+		if o.Ranker != nil && *o.Ranker != "auto" && *o.Ranker != "none" && *o.Ranker != "default-2024-11-15" {
+			return nil, invalid("invalid_value", q+".ranker", "%s.ranker must be auto, none or default-2024-11-15", q)
+		}
+		if th := o.ScoreThreshold; th != nil {
+			if *th < 0 || *th > 1 {
+				return nil, invalid("invalid_value", q+".score_threshold", "%s.score_threshold must be from 0 to 1", q)
+			}
+			rv.scoreThreshold = *th
+		}
+	}
+	return rv, nil
+}
+
+// searchOnlyChoice makes a tool choice of auto or required on a request whose
+// only tool is file_search (as the AI SDK sends it) the default: Tollgate runs
+// the search itself, and the model gets no tool to call.
+func (c *call) searchOnlyChoice() {
+	if m := c.req.ToolChoice.Mode; c.retrieval != nil && len(c.req.Tools) == 0 && (m == chat.ToolChoiceAuto || m == chat.ToolChoiceRequired) {
+		c.req.ToolChoice = chat.ToolChoice{}
+	}
 }
 
 // defaultMaxResults is how many chunks a retrieval adds when the request and
@@ -113,9 +170,11 @@ func (x *exchange) retrieveFrom(ctx context.Context, cfg *tenant.Config, rv *ret
 	if query == "" {
 		return nil
 	}
+	rv.query = clipQuery(query)
 	info := web.InfoFrom(x.r.Context())
-	matches, err := x.h.Knowledge.Search(ctx, cfg, knowledge.Query{StoreIDs: rv.storeIDs, Queries: []string{clipQuery(query)},
-		MaxResults: rv.maxResults, Filter: rv.filter, Meta: budget.Meta{KeyID: info.Key(), User: x.c.req.User, Route: RouteFileSearch}})
+	matches, err := x.h.Knowledge.Search(ctx, cfg, knowledge.Query{StoreIDs: rv.storeIDs, Queries: []string{rv.query},
+		MaxResults: rv.maxResults, Filter: rv.filter, ScoreThreshold: rv.scoreThreshold,
+		Meta: budget.Meta{KeyID: info.Key(), User: x.c.req.User, Route: RouteFileSearch}})
 	var nf *knowledge.NotFound
 	switch {
 	case errors.As(err, &nf):
@@ -137,6 +196,7 @@ func (x *exchange) retrieveFrom(ctx context.Context, cfg *tenant.Config, rv *ret
 		}
 		return apierr.StoreUnavailable("search the vector stores", err)
 	}
+	rv.matches = matches
 	if len(matches) == 0 {
 		return nil
 	}

@@ -129,11 +129,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, decode func([]by
 		x.reject(w, r, err)
 		return
 	}
-	if x.c.resp == nil {
-		if err := x.retrieve(r.Context(), &cfg); err != nil {
-			x.reject(w, r, err)
-			return
-		}
+	if err := x.retrieve(r.Context(), &cfg); err != nil {
+		x.reject(w, r, err)
+		return
 	}
 
 	ctx, cancel := context.WithTimeout(chat.WithTraceID(r.Context(), info.TraceID), h.RequestTimeout)

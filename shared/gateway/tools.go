@@ -7,7 +7,6 @@ import (
 	"regexp"
 
 	"github.com/tollgate/tollgate/shared/chat"
-	"github.com/tollgate/tollgate/shared/vectors"
 )
 
 // toolNamePattern is OpenAI's rule for function names, which Bedrock shares.
@@ -23,10 +22,7 @@ type openAITool struct {
 	CacheControl *cacheControl   `json:"cache_control"`
 	// file_search (the Responses API's tool, as LiteLLM takes it in Chat
 	// Completions): Tollgate retrieves from these vector stores itself.
-	VectorStoreIDs []string        `json:"vector_store_ids"`
-	MaxNumResults  *int64          `json:"max_num_results"`
-	Filters        json.RawMessage `json:"filters"`
-	RankingOptions json.RawMessage `json:"ranking_options"`
+	fileSearchTool
 }
 
 type openAIFunction struct {
@@ -79,14 +75,9 @@ func (c *call) decodeTools(req *openAIRequest) error {
 			if ot.Function != nil || ot.CacheControl != nil {
 				return invalid("invalid_value", p, "%s: a file_search tool takes vector_store_ids, max_num_results and filters", p)
 			}
-			rv, err := decodeRetrieval(ot.VectorStoreIDs, ot.MaxNumResults, p+".vector_store_ids", p+".max_num_results")
+			rv, err := decodeFileSearch(&ot.fileSearchTool, p)
 			if err != nil {
 				return err
-			}
-			if !isNull(ot.Filters) {
-				if rv.filter, err = vectors.ParseFilter(ot.Filters); err != nil {
-					return invalid("invalid_value", p+".filters", "%s.filters: %s", p, err.Error())
-				}
 			}
 			c.retrieval = rv
 			continue
@@ -306,7 +297,7 @@ func strictUnmarshal(raw json.RawMessage, v any, param string) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if name, ok := bytes.CutPrefix([]byte(err.Error()), []byte("json: unknown field ")); ok {
-			return invalid("unknown_parameter", param+"."+string(bytes.Trim(name, `"`)), "%s: unrecognized field %s", param, bytes.Trim(name, `"`))
+			return invalid("unknown_parameter", param+"."+string(bytes.Trim(name, `"`)), "%s.%s: unrecognized field", param, bytes.Trim(name, `"`))
 		}
 		return invalid("invalid_type", param, "%s must be an object", param)
 	}

@@ -2,7 +2,8 @@
 // it: files.create, vectorStores.create, vectorStores.files.createAndPoll,
 // vectorStores.fileBatches.createAndPoll, vectorStores.search, and a chat
 // completion with the file_search tool (whole and streamed) that cites the
-// right file. The tenant embeds with echo/echo-embed-1 (words hashed into a
+// right file, and the same through the Responses API, from the openai SDK and
+// from the Vercel AI SDK (openai.tools.fileSearch). The tenant embeds with echo/echo-embed-1 (words hashed into a
 // vector) and chats with echo/echo-1, which answers from the best source.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -10,6 +11,8 @@ import { describe, test } from 'node:test';
 import { apiKey, baseURL, embeddingModels, load, timeout } from './lib.mjs';
 
 const { OpenAI, NotFoundError, BadRequestError, toFile } = load('openai');
+const { generateText, streamText } = load('ai');
+const { createOpenAI } = load('@ai-sdk/openai');
 
 const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout });
 
@@ -115,6 +118,71 @@ describe('knowledge base (openai SDK)', { skip: embeddingModels.length === 0 && 
     }
     assert.match(text, /first Tuesday/);
     assert.equal(annotations[0]?.file_citation?.file_id, ids['garden.html'], JSON.stringify(annotations));
+  });
+
+  test('responses with file_search: a file_search_call, then an answer whose annotations cite the file', async () => {
+    const tools = [{ type: 'file_search', vector_store_ids: [store.id], max_num_results: 2 }];
+    const input = 'Which day does the garden club meet?';
+    const res = await client.responses.create({ model: 'echo/echo-1', input, tools, include: ['file_search_call.results'] });
+    assert.equal(res.output[0].type, 'file_search_call', JSON.stringify(res.output));
+    assert.equal(res.output[0].status, 'completed');
+    assert.deepEqual(res.output[0].queries, [input]);
+    assert.equal(res.output[0].results[0].file_id, ids['garden.html'], JSON.stringify(res.output[0].results));
+    assert.match(res.output[0].results[0].text, /first Tuesday/);
+    assert.equal(res.tools[0].type, 'file_search');
+    assert.deepEqual(res.tools[0].vector_store_ids, [store.id]);
+    const part = res.output[1].content[0];
+    assert.match(part.text, /first Tuesday/);
+    assert.deepEqual(part.annotations[0], { type: 'file_citation', file_id: ids['garden.html'], filename: 'garden.html', index: part.text.indexOf('[1]') });
+    assert.match(res.output_text, /first Tuesday/);
+
+    // Streamed: the search's events, then the text and its annotation.
+    const seen = [];
+    let annotation;
+    let completed;
+    for await (const ev of await client.responses.create({ model: 'echo/echo-1', input, tools, stream: true })) {
+      seen.push(ev.type);
+      if (ev.type === 'response.output_text.annotation.added') annotation = ev.annotation;
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    for (const t of ['response.file_search_call.in_progress', 'response.file_search_call.searching', 'response.file_search_call.completed']) {
+      assert.ok(seen.includes(t), `no ${t} in ${seen.join(',')}`);
+    }
+    assert.ok(seen.indexOf('response.file_search_call.completed') < seen.indexOf('response.output_text.delta'));
+    assert.equal(annotation?.file_id, ids['garden.html'], JSON.stringify(annotation));
+    assert.equal(completed.output[0].results, null, 'results without include');
+    assert.equal(completed.output[1].content[0].annotations[0].file_id, ids['garden.html']);
+
+    // A conversation continued with the earlier output sent back (store
+    // false): the file_search_call item is taken, and searched afresh.
+    const again = await client.responses.create({ model: 'echo/echo-1', store: false, tools,
+      input: [{ role: 'user', content: input }, ...res.output, { role: 'user', content: 'What do they swap there?' }] });
+    assert.equal(again.output[0].type, 'file_search_call');
+    assert.match(again.output_text, /tomato seedlings/);
+  });
+
+  test('the AI SDK (Responses model) with openai.tools.fileSearch: sources name the file', async () => {
+    const provider = createOpenAI({ baseURL, apiKey });
+    const tools = { file_search: provider.tools.fileSearch({ vectorStoreIds: [store.id], maxNumResults: 2 }) };
+    const prompt = 'How long is the kettle covered against manufacturing defects?';
+    const r = await generateText({ model: provider('echo/echo-1'), prompt, tools });
+    assert.match(r.text, /twenty four months/);
+    const call = r.toolCalls.find((c) => c.toolName === 'file_search');
+    assert.ok(call?.providerExecuted, JSON.stringify(r.toolCalls));
+    const src = r.sources.find((s) => s.sourceType === 'document');
+    assert.ok(src, JSON.stringify(r.sources));
+    assert.equal(src.filename ?? src.title, 'warranty.txt', JSON.stringify(src));
+
+    const st = streamText({ model: provider('echo/echo-1'), prompt, tools });
+    let text = '';
+    const sources = [];
+    for await (const p of st.fullStream) {
+      if (p.type === 'text-delta') text += p.text;
+      if (p.type === 'source') sources.push(p);
+      if (p.type === 'error') throw p.error;
+    }
+    assert.match(text, /twenty four months/);
+    assert.ok(sources.some((s) => (s.filename ?? s.title) === 'warranty.txt'), JSON.stringify(sources));
   });
 
   test('deleting the store and the files', async () => {

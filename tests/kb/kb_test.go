@@ -5,12 +5,14 @@ package kb_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -366,5 +368,93 @@ func TestTenantDefaultStores(t *testing.T) {
 	}
 	if c := ask()["citations"]; c != nil {
 		t.Fatalf("citations from a deleted default store = %v", c)
+	}
+}
+
+// TestResponsesFileSearch: the Responses API's file_search tool, beyond what
+// the Node clients drive: a stored response keeps its file_search_call and
+// annotations (GET), previous_response_id continues without the retrieved
+// text in the stored conversation, the usage record of the retrieval is
+// metered, and bad tools, another tenant's store and a second file_search
+// tool are refused naming the parameter.
+func TestResponsesFileSearch(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, nil)
+	key := g.NewTenant("acme", map[string]any{})
+	other := g.NewTenant("globex", map[string]any{})
+	file := mustUpload(g, key, "travel.md", travelDoc)
+	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
+	store := r.JSON(t)["id"].(string)
+	waitStore(g, key, store)
+	tool := map[string]any{"type": "file_search", "vector_store_ids": []string{store},
+		"ranking_options": map[string]any{"ranker": "auto", "score_threshold": 0.01}}
+
+	r = g.Do("POST", "/v1/responses", key, map[string]any{"model": "echo/echo-1", "input": "hotel rooms per night", "tools": []any{tool}})
+	if r.Status != 200 {
+		t.Fatalf("responses: %d %s", r.Status, r.Body)
+	}
+	var resp struct {
+		ID     string `json:"id"`
+		Output []struct {
+			Type    string   `json:"type"`
+			ID      string   `json:"id"`
+			Queries []string `json:"queries"`
+			Results *[]any   `json:"results"`
+			Content []struct {
+				Text        string `json:"text"`
+				Annotations []struct {
+					Type   string `json:"type"`
+					FileID string `json:"file_id"`
+					Index  int    `json:"index"`
+				} `json:"annotations"`
+			} `json:"content"`
+		} `json:"output"`
+		Tools []map[string]any `json:"tools"`
+	}
+	if err := json.Unmarshal(r.Body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Output) != 2 || resp.Output[0].Type != "file_search_call" || !strings.HasPrefix(resp.Output[0].ID, "fs_") ||
+		resp.Output[0].Results != nil || len(resp.Output[0].Queries) != 1 {
+		t.Fatalf("output %s, want a file_search_call (no results without include) then the message", r.Body)
+	}
+	if ann := resp.Output[1].Content[0].Annotations; len(ann) != 1 || ann[0].FileID != file || ann[0].Type != "file_citation" {
+		t.Errorf("annotations %+v, want the file cited", ann)
+	}
+	if len(resp.Tools) != 1 || resp.Tools[0]["type"] != "file_search" || resp.Tools[0]["ranking_options"].(map[string]any)["score_threshold"] != 0.01 {
+		t.Errorf("tools echoed as %v", resp.Tools)
+	}
+	if got := g.Do("GET", "/v1/responses/"+resp.ID, key, nil); got.Status != 200 || !strings.Contains(string(got.Body), `"type":"file_search_call"`) || !strings.Contains(string(got.Body), `"file_citation"`) {
+		t.Errorf("stored response: %d %s", got.Status, got.Body)
+	}
+	// Continued: the next turn searches again; the stored conversation holds
+	// the question and the answer, not the sources message.
+	r = g.Do("POST", "/v1/responses", key, map[string]any{"model": "echo/echo-1", "input": "and economy class flights?", "tools": []any{tool},
+		"previous_response_id": resp.ID})
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"file_search_call"`) {
+		t.Fatalf("continued: %d %s", r.Status, r.Body)
+	}
+	if items := g.Do("GET", "/v1/responses/"+resp.ID+"/input_items", key, nil); strings.Contains(string(items.Body), "Sources") {
+		t.Errorf("the stored input holds the retrieved sources: %s", items.Body)
+	}
+	if recs := g.Do("GET", "/usage/requests", key, nil); !strings.Contains(string(recs.Body), `"chat.file_search"`) {
+		t.Errorf("no usage record of the retrieval's embedding: %s", recs.Body)
+	}
+
+	for _, c := range []struct {
+		name, key   string
+		tools       []any
+		code, param string
+		status      int
+	}{
+		{"another tenant's store", other, []any{tool}, "not_found", "tools[0].vector_store_ids[0]", 404},
+		{"two file_search tools", key, []any{tool, tool}, "invalid_value", "tools[1]", 400},
+		{"bad filter", key, []any{map[string]any{"type": "file_search", "vector_store_ids": []string{store}, "filters": map[string]any{"type": "like", "key": "k", "value": 1}}}, "invalid_value", "tools[0].filters", 400},
+		{"bad threshold", key, []any{map[string]any{"type": "file_search", "vector_store_ids": []string{store}, "ranking_options": map[string]any{"score_threshold": 2}}}, "invalid_value", "tools[0].ranking_options.score_threshold", 400},
+		{"unknown field", key, []any{map[string]any{"type": "file_search", "vector_store_ids": []string{store}, "name": "x"}}, "unknown_parameter", "tools[0].name", 400},
+		{"no stores", key, []any{map[string]any{"type": "file_search"}}, "missing_required_parameter", "tools[0].vector_store_ids", 400},
+	} {
+		r := g.Do("POST", "/v1/responses", c.key, map[string]any{"model": "echo/echo-1", "input": "hotel", "tools": c.tools})
+		t.Run(c.name, func(t *testing.T) { wantError(t, r, c.status, c.code, c.param) })
 	}
 }
