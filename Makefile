@@ -93,14 +93,16 @@ clean:
 
 ## bench: overhead vs the fake provider, throughput, CPU and memory, DynamoDB calls per
 ## request, cold starts and binary sizes, micro-benchmarks; results in $(BENCH_OUT),
-## explained in docs/benchmarks.md. Loopback only; about 4 minutes.
+## explained in docs/benchmarks.md; knowledge-base ingestion, search and file_search chat.
+## Loopback only; about 5 minutes.
 BENCH_OUT   ?= tests/bench/testdata
 BENCH_COUNT ?= 6
 BENCH_TIME  ?= 200ms
 BENCH_FLAGS ?=
-BENCH_PKGS  := ./shared/dynamo ./shared/sse ./shared/gateway ./shared/tokens ./shared/tenant ./shared/provider/openai ./tests/bench
+BENCH_PKGS  := ./shared/dynamo ./shared/sse ./shared/gateway ./shared/tokens ./shared/tenant ./shared/provider/openai ./tests/bench ./tests/kb
 bench: tools
 	@mkdir -p $(BENCH_OUT) .build/bench
 	set -o pipefail; go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee $(BENCH_OUT)/micro.txt
+	set -o pipefail; go test -run '^$$' -bench '^Benchmark(Query|Put)$$' -benchmem -count 3 ./shared/vectors/embedded | tee $(BENCH_OUT)/vectors.txt
 	go build -o .build/bench/tollbench ./tests/bench/cmd/tollbench
 	.build/bench/tollbench run -out $(BENCH_OUT) -work .build/bench -micro $(BENCH_OUT)/micro.txt $(BENCH_FLAGS)
