@@ -3,9 +3,11 @@
 // encryption, so requests name none.
 //
 // The role needs s3:PutObject, s3:GetObject and s3:DeleteObject on the
-// bucket's objects, and s3:ListBucket on the bucket: without it S3 answers a
-// missing key with 403 AccessDenied rather than 404 NoSuchKey, and Get
-// cannot tell a missing file from a refused one.
+// bucket's objects. The template grants no s3:ListBucket (it would let a
+// function list every tenant's keys), so S3 answers a Get of a missing key
+// with 403 AccessDenied rather than 404 NoSuchKey: an error, not
+// blob.ErrNotFound. The knowledge base reads a file's bytes only while its
+// item exists, so that is a missing object it never expects.
 package s3blob
 
 import (
