@@ -60,6 +60,7 @@ type Config struct {
 	VectorBucket           string        // VECTOR_BUCKET: the S3 Vectors bucket; "" keeps vectors in the embedded database under LOCAL_DATA_DIR
 	IngestQueueURL         string        // INGEST_QUEUE_URL: the SQS queue of ingestion jobs; "" runs them in-process
 	IngestMaxReceives      int           // INGEST_MAX_RECEIVES: the delivery of a job that is its last try, the queue's maxReceiveCount (default 3)
+	IngestStaleAfter       time.Duration // INGEST_STALE_AFTER: an ingestion unfinished this long after it was queued is swept: sent again once, then failed (default 12h)
 	LocalDataDir           string        // LOCAL_DATA_DIR: where the local server keeps files and vectors (default .local)
 	Port                   int           // PORT (local server)
 	Host                   string        // HOST: the local server's listen address (default 127.0.0.1)
@@ -211,11 +212,12 @@ func Load(getenv func(string) string) (Config, error) {
 		c.VectorBucket = name
 	}
 	c.IngestMaxReceives = intVar(getenv, "INGEST_MAX_RECEIVES", 3, 1, 1000, bad)
+	c.IngestStaleAfter = durationVar(getenv, "INGEST_STALE_AFTER", 12*time.Hour, bad)
 	c.LocalDataDir = or(getenv("LOCAL_DATA_DIR"), ".local")
 	for name, d := range map[string]time.Duration{"FIRST_TOKEN_TIMEOUT": c.FirstTokenTimeout, "STREAM_IDLE_TIMEOUT": c.StreamIdleTimeout,
 		"KEEPALIVE_INTERVAL": c.KeepAliveInterval, "ATTEMPT_TIMEOUT": c.AttemptTimeout, "REQUEST_TIMEOUT": c.RequestTimeout,
 		"SESSION_IDLE_TTL": c.SessionIdleTTL, "SESSION_MAX_AGE": c.SessionMaxAge, "RESPONSE_RETENTION": c.ResponseRetention, "USAGE_RECORD_RETENTION": c.UsageRecordRetention, "READ_TIMEOUT": c.ReadTimeout, "DYNAMODB_ATTEMPT_TIMEOUT": c.DynamoDBAttemptTimeout, "DYNAMODB_TIMEOUT": c.DynamoDBTimeout, "SETTLE_WINDOW": c.SettleWindow, "WRITE_TIMEOUT": c.WriteTimeout,
-		"IDLE_TIMEOUT": c.IdleTimeout, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout} {
+		"IDLE_TIMEOUT": c.IdleTimeout, "IMAGE_FETCH_TIMEOUT": c.ImageFetchTimeout, "INGEST_STALE_AFTER": c.IngestStaleAfter} {
 		if d == 0 {
 			bad(name, "must be greater than zero")
 		}

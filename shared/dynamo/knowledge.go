@@ -468,14 +468,45 @@ func (s *Store) DeleteJob(ctx context.Context, j knowledge.Job) error {
 }
 
 // Jobs returns the ingestions not finished, oldest sort key first.
-func (s *Store) Jobs(ctx context.Context) ([]knowledge.Job, error) {
+func (s *Store) Jobs(ctx context.Context) ([]knowledge.JobRecord, error) {
 	items, err := s.queryPrefix(ctx, pkIngest, "")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]knowledge.Job, 0, len(items))
+	out := make([]knowledge.JobRecord, 0, len(items))
 	for _, it := range items {
-		out = append(out, knowledge.Job{TenantID: getS(it, "tenant"), Scope: getS(it, "scope"), StoreID: getS(it, "store"), FileID: getS(it, "file")})
+		out = append(out, knowledge.JobRecord{
+			Job: knowledge.Job{TenantID: getS(it, "tenant"), Scope: getS(it, "scope"), StoreID: getS(it, "store"), FileID: getS(it, "file")},
+			At:  time.Unix(0, getN(it, "at")).UTC(), Resends: int(getN(it, "resends")),
+		})
 	}
 	return out, nil
+}
+
+// ResendJob records that the job is sent again at at: its resend count goes
+// from r.Resends to one more, conditionally, so that of two sweeps seeing the
+// same record only one resends it (the other gets knowledge.ErrNotPending),
+// and a job finished meanwhile is not recreated.
+func (s *Store) ResendJob(ctx context.Context, r knowledge.JobRecord, at time.Time) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(pkIngest, jobSK(r.Job)),
+		UpdateExpression:          aws.String("SET #at = :at, #resends = :next"),
+		ConditionExpression:       aws.String("#resends = :old"),
+		ExpressionAttributeNames:  map[string]string{"#at": "at", "#resends": "resends"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(at.UnixNano()), ":next": num(int64(r.Resends + 1)), ":old": num(int64(r.Resends))},
+	}
+	if r.Resends == 0 { // never sent again: the item has no count yet
+		in.ConditionExpression = aws.String("attribute_exists(#pk) AND attribute_not_exists(#resends)")
+		in.ExpressionAttributeNames["#pk"] = attrPK
+		delete(in.ExpressionAttributeValues, ":old")
+	}
+	_, err := s.db.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return knowledge.ErrNotPending
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: resend ingestion job: %w", err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tollgate/tollgate/shared/apierr"
 	"github.com/tollgate/tollgate/shared/blob"
@@ -55,14 +56,27 @@ func (s *Service) Ingest(ctx context.Context, j Job, final bool) error {
 		return err
 	}
 	if fl != nil {
-		if derr := s.deleteChunks(ctx, j.StoreID, j.FileID, max(f.Chunks, chunks)); derr != nil {
-			return derr // try again: never mark failed a file whose chunks are still searchable
-		}
-		f.Status, f.LastError, f.Chunks, f.UsageBytes = Failed, &fl.LastError, 0, 0
-		s.Log.WarnContext(ctx, "ingestion failed", "tenantId", j.TenantID, "storeId", j.StoreID, "fileId", j.FileID, "code", fl.Code, "err", fl.Message)
-	} else {
-		f.Status, f.LastError = Completed, nil
+		return s.finishFailed(ctx, j, f, chunks, fl)
 	}
+	f.Status, f.LastError = Completed, nil
+	return s.finish(ctx, j, f, chunks)
+}
+
+// finishFailed marks the job's file failed with fl, once the chunks an
+// attempt may have written (chunks, or the count f planned) are deleted.
+func (s *Service) finishFailed(ctx context.Context, j Job, f StoreFile, chunks int, fl *failure) error {
+	if err := s.deleteChunks(ctx, j.StoreID, j.FileID, max(f.Chunks, chunks)); err != nil {
+		return err // try again: never mark failed a file whose chunks are still searchable
+	}
+	f.Status, f.LastError, f.Chunks, f.UsageBytes = Failed, &fl.LastError, 0, 0
+	s.Log.WarnContext(ctx, "ingestion failed", "tenantId", j.TenantID, "storeId", j.StoreID, "fileId", j.FileID, "code", fl.Code, "err", fl.Message)
+	return s.finish(ctx, j, f, 0)
+}
+
+// finish records the job's file as f says (completed or failed), then drops
+// the job; chunks is what this attempt wrote, deleted again if the file was
+// detached meanwhile.
+func (s *Service) finish(ctx context.Context, j Job, f StoreFile, chunks int) error {
 	switch err := s.Store.FinishStoreFile(ctx, j.Scope, f); {
 	case errors.Is(err, ErrNotPending):
 		// Detached meanwhile: what this attempt wrote must go too.
@@ -74,6 +88,67 @@ func (s *Service) Ingest(ctx context.Context, j Job, final bool) error {
 	}
 	_ = s.Store.TouchStore(ctx, j.Scope, j.StoreID, s.Now())
 	return s.Store.DeleteJob(ctx, j)
+}
+
+// SweepResult is what one Sweep did: jobs sent again, files failed, and jobs
+// dropped because their file had finished or was detached.
+type SweepResult struct {
+	Resent  int `json:"resent"`
+	Failed  int `json:"failed"`
+	Dropped int `json:"dropped"`
+}
+
+// Sweep finds the ingestions recorded longer than stale ago and still not
+// finished, whose message was lost: a crash between attaching the file and
+// queueing its job, or every delivery crashed or timed out (the message went
+// to the dead-letter queue). A job never sent again is sent again, once; a job
+// sent again already fails its file (server_error), so that no file stays in
+// progress for ever and none is retried for ever. A job whose file finished or
+// was detached is dropped. stale must exceed the longest a message may wait
+// and be delivered (the queue's deliveries times its visibility timeout, and
+// any backlog), or a job still on its way is sent twice (harmless: each chunk
+// is written once, and the second delivery finds the file finished).
+func (s *Service) Sweep(ctx context.Context, stale time.Duration) (SweepResult, error) {
+	var res SweepResult
+	jobs, err := s.Store.Jobs(ctx)
+	if err != nil {
+		return res, err
+	}
+	cutoff := s.Now().Add(-stale)
+	var errs []error
+	for _, r := range jobs {
+		if !r.At.Before(cutoff) {
+			continue
+		}
+		f, err := s.Store.GetStoreFile(ctx, r.Scope, r.StoreID, r.FileID)
+		switch {
+		case errors.Is(err, ErrNotFound) || err == nil && f.Status != InProgress:
+			if err = s.Store.DeleteJob(ctx, r.Job); err == nil {
+				res.Dropped++
+			}
+		case err != nil:
+		case r.Resends == 0:
+			switch err = s.Store.ResendJob(ctx, r, s.Now()); {
+			case errors.Is(err, ErrNotPending): // another sweep took it, or it finished
+				err = nil
+			case err == nil:
+				if err = s.Queue.Enqueue(ctx, r.Job); err == nil {
+					res.Resent++
+					s.Log.WarnContext(ctx, "ingestion sent again", "tenantId", r.TenantID, "storeId", r.StoreID, "fileId", r.FileID, "queuedAt", r.At)
+				}
+			}
+		default:
+			err = s.finishFailed(ctx, r.Job, f, 0, &failure{LastError{Code: "server_error",
+				Message: "ingestion did not finish: its runs crashed or timed out, also when sent again"}})
+			if err == nil {
+				res.Failed++
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("knowledge: sweep the job of file %s in store %s: %w", r.FileID, r.StoreID, err))
+		}
+	}
+	return res, errors.Join(errs...)
 }
 
 // ingest does the work of Ingest and returns how many chunks it wrote (or

@@ -217,6 +217,14 @@ func validIncarnation(s string) bool {
 	return len(s) == 16 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
+// JobRecord is a recorded ingestion not finished: the job, when it was
+// queued (or last sent again), and how many times a sweep sent it again.
+type JobRecord struct {
+	Job
+	At      time.Time
+	Resends int
+}
+
 // NewID returns a fresh id: prefix, the time in milliseconds as 12 hex digits
 // (so ids sort by creation), then 16 random hex digits.
 func NewID(prefix string, now time.Time) string {

@@ -47,7 +47,8 @@ type Store interface {
 
 	AddJob(ctx context.Context, j Job, at time.Time) error
 	DeleteJob(ctx context.Context, j Job) error
-	Jobs(ctx context.Context) ([]Job, error)
+	Jobs(ctx context.Context) ([]JobRecord, error)
+	ResendJob(ctx context.Context, r JobRecord, at time.Time) error
 }
 
 // Embedder embeds texts for a tenant through the shared meter: every call is
@@ -422,8 +423,8 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, j := range jobs {
-		if err := s.Queue.Enqueue(ctx, j); err != nil {
+	for _, r := range jobs {
+		if err := s.Queue.Enqueue(ctx, r.Job); err != nil {
 			return 0, err
 		}
 	}

@@ -51,7 +51,7 @@ type awsKnowledge struct {
 	queue     string
 }
 
-func startAWSKnowledge(t *testing.T) *awsKnowledge {
+func startAWSKnowledge(t *testing.T, extra map[string]string) *awsKnowledge {
 	t.Helper()
 	s3 := s3blobtest.New()
 	t.Cleanup(s3.Close)
@@ -75,6 +75,9 @@ func startAWSKnowledge(t *testing.T) *awsKnowledge {
 		"INGEST_QUEUE_URL":    queue,
 		"INGEST_MAX_RECEIVES": "3",
 	})
+	for k, v := range extra {
+		env[k] = v
+	}
 	st := dynamo.New(dynamotest.Require(t, ddb).Client(), table)
 	now := time.Now()
 	for id, key := range map[string]string{"acme": eventKey, "globex": otherKey} {
@@ -208,7 +211,7 @@ const (
 // job leaves nothing attached, and another tenant sees none of it.
 func TestKnowledgeOnAWS(t *testing.T) {
 	t.Parallel()
-	k := startAWSKnowledge(t)
+	k := startAWSKnowledge(t, nil)
 
 	files := map[string]string{} // name -> id
 	for name, text := range knowledgeDocs {
@@ -452,5 +455,105 @@ func TestKnowledgeOnAWS(t *testing.T) {
 	}
 	if _, ok := k.s3.Object(filesBucket, strings.Replace(key, key[strings.LastIndex(key, "/")+1:], fileID, 1)); ok {
 		t.Error("the deleted file is still in the files bucket")
+	}
+}
+
+// lose takes the queue's visible messages as if SQS had lost them (received
+// and deleted, the ingestion function never invoked); it returns how many.
+func (k *awsKnowledge) lose() int {
+	k.t.Helper()
+	ev := k.sqs.Event(k.queue, 10)
+	k.sqs.Ack(k.queue, events.SQSEventResponse{}, ev)
+	return len(ev.Records)
+}
+
+// sweep invokes the ingestion function with the hourly schedule's event.
+func (k *awsKnowledge) sweep() map[string]int {
+	k.t.Helper()
+	var res map[string]int
+	if err := json.Unmarshal(k.ingest.InvokeFile(k.t, "../../events/ingest-sweep.json"), &res); err != nil {
+		k.t.Fatalf("sweep: %v\n%s", err, k.ingest.Output())
+	}
+	return res
+}
+
+// TestIngestionSweepOnAWS: a job whose message is lost (a crash between
+// attaching and queueing, or a message gone to the dead-letter queue) is sent
+// again by the hourly sweep once it is INGEST_STALE_AFTER old, and ingested;
+// a job lost again fails its file, so no file stays in progress for ever; a
+// job whose file was detached meanwhile is dropped.
+func TestIngestionSweepOnAWS(t *testing.T) {
+	t.Parallel()
+	const stale = 2 * time.Second
+	k := startAWSKnowledge(t, map[string]string{"INGEST_STALE_AFTER": stale.String()})
+	var store map[string]any
+	if st := k.call(eventKey, "POST", "/v1/vector_stores", nil, map[string]any{"name": "sweep"}, &store); st != 200 {
+		t.Fatalf("create store: %d", st)
+	}
+	ids := map[string]string{"id": store["id"].(string)}
+	attach := func(name string) string {
+		t.Helper()
+		_, f := k.upload(eventKey, name, []byte(knowledgeDocs[name]))
+		var sf storeFile
+		if st := k.call(eventKey, "POST", storeFiles, ids, map[string]any{"file_id": f["id"]}, &sf); st != 200 {
+			t.Fatalf("attach %s: %d", name, st)
+		}
+		return f["id"].(string)
+	}
+	status := func(id string) storeFile {
+		t.Helper()
+		var sf storeFile
+		k.call(eventKey, "GET", storeFileRoute, map[string]string{"id": ids["id"], "file": id}, nil, &sf)
+		return sf
+	}
+	once, twice, detached := attach("warranty.txt"), attach("refunds.txt"), attach("shipping.txt")
+	if n := k.lose(); n != 3 {
+		t.Fatalf("%d messages lost, want 3", n)
+	}
+	if r := k.sweep(); r["resent"] != 0 {
+		t.Errorf("a sweep before the jobs are stale: %v, want nothing resent", r)
+	}
+	if st := k.call(eventKey, "DELETE", storeFileRoute, map[string]string{"id": ids["id"], "file": detached}, nil, nil); st != 200 {
+		t.Fatalf("detach: %d", st)
+	}
+	time.Sleep(stale + 200*time.Millisecond)
+	if r := k.sweep(); r["resent"] != 2 || r["dropped"] != 1 || r["failed"] != 0 {
+		t.Fatalf("first sweep: %v, want 2 resent and the detached file's job dropped", r)
+	}
+	// once's message arrives and is ingested; twice's is lost again.
+	msgs := k.sqs.Event(k.queue, 10)
+	if len(msgs.Records) != 2 {
+		t.Fatalf("%d messages after the sweep, want 2", len(msgs.Records))
+	}
+	var keep events.SQSEvent
+	for _, r := range msgs.Records {
+		if strings.Contains(r.Body, once) {
+			keep.Records = append(keep.Records, r)
+		}
+	}
+	b, _ := json.Marshal(keep)
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(k.ingest.Invoke(t, b), &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("delivery of the resent job: %+v %v", resp, err)
+	}
+	k.sqs.Ack(k.queue, events.SQSEventResponse{}, msgs) // twice's message is lost with it
+	if sf := status(once); sf.Status != "completed" {
+		t.Errorf("the resent file: %+v, want completed", sf)
+	}
+	if sf := status(twice); sf.Status != "in_progress" {
+		t.Errorf("the file lost twice, before the next sweep: %+v, want in_progress", sf)
+	}
+	time.Sleep(stale + 200*time.Millisecond)
+	if r := k.sweep(); r["failed"] != 1 || r["resent"] != 0 {
+		t.Fatalf("second sweep: %v, want the file lost twice failed", r)
+	}
+	if sf := status(twice); sf.Status != "failed" || sf.LastError == nil || sf.LastError.Code != "server_error" {
+		t.Errorf("the file lost twice: %+v, want failed with server_error", sf)
+	}
+	if r := k.sweep(); r["failed"]+r["resent"]+r["dropped"] != 0 {
+		t.Errorf("a sweep with nothing left: %v", r)
+	}
+	if n := len(k.sqs.Messages(k.queue)); n != 0 {
+		t.Errorf("%d messages left", n)
 	}
 }

@@ -10,9 +10,11 @@ package sqsqueue
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,5 +98,48 @@ func Handler(svc Ingester, log *slog.Logger, maxReceives int) func(context.Conte
 			}
 		}
 		return resp, nil
+	}
+}
+
+// Worker is what the ingestion function runs: jobs, and the sweep of those
+// whose message was lost. *knowledge.Service is one.
+type Worker interface {
+	Ingester
+	Sweep(ctx context.Context, stale time.Duration) (knowledge.SweepResult, error)
+}
+
+// Function returns the ingestion function's Lambda handler: an SQS event goes
+// to Handler's handler; a scheduled event (EventBridge Scheduler's, with
+// "detail-type": "Scheduled Event") sweeps the jobs older than stale
+// (knowledge.Service.Sweep), and a failed sweep is the invocation's error, so
+// that the schedule retries it and the function's error alarm sees it.
+// Anything else is an error.
+func Function(w Worker, log *slog.Logger, maxReceives int, stale time.Duration) func(context.Context, json.RawMessage) (any, error) {
+	jobs := Handler(w, log, maxReceives)
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var shape struct {
+			Records    []json.RawMessage `json:"Records"`
+			DetailType string            `json:"detail-type"`
+		}
+		if err := json.Unmarshal(raw, &shape); err != nil {
+			return nil, fmt.Errorf("sqsqueue: the event is not JSON: %w", err)
+		}
+		switch {
+		case shape.Records != nil:
+			var ev events.SQSEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("sqsqueue: not an SQS event: %w", err)
+			}
+			return jobs(ctx, ev)
+		case shape.DetailType == "Scheduled Event":
+			res, err := w.Sweep(ctx, stale)
+			log.InfoContext(ctx, "ingestion sweep", "resent", res.Resent, "failed", res.Failed, "dropped", res.Dropped, "ok", err == nil)
+			if err != nil {
+				log.ErrorContext(ctx, "ingestion sweep failed", "err", err)
+				return nil, err
+			}
+			return res, nil
+		}
+		return nil, fmt.Errorf("sqsqueue: neither an SQS nor a scheduled event")
 	}
 }

@@ -3,6 +3,7 @@ package sqsqueue_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -290,5 +292,47 @@ func TestHandlerCancelled(t *testing.T) {
 	if resp, _ := sqsqueue.Handler(g, slog.New(slog.DiscardHandler), 2)(t.Context(), ev); len(resp.BatchItemFailures) != 0 ||
 		!slices.Equal(g.calls, []call{{job(0).FileID, false}, {job(1).FileID, false}, {job(2).FileID, true}}) {
 		t.Errorf("receive counts: calls %v, failures %v", g.calls, failures(resp))
+	}
+}
+
+// worker is an ingester that also sweeps, answering sweepErr.
+type worker struct {
+	ingester
+	sweeps   []time.Duration
+	sweepErr error
+}
+
+func (w *worker) Sweep(_ context.Context, stale time.Duration) (knowledge.SweepResult, error) {
+	w.sweeps = append(w.sweeps, stale)
+	return knowledge.SweepResult{Resent: 1}, w.sweepErr
+}
+
+// TestFunction: the ingestion function's handler sends SQS events to the
+// jobs, the schedule's event to the sweep (whose failure is the invocation's
+// error), and refuses anything else.
+func TestFunction(t *testing.T) {
+	w := &worker{ingester: ingester{fail: map[string]bool{}}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	fn := sqsqueue.Function(w, log, 3, time.Hour)
+	sqsEvent := fmt.Sprintf(`{"Records":[{"messageId":"m1","body":%q,"attributes":{"ApproximateReceiveCount":"3"},"eventSource":"aws:sqs"}]}`, job(1).Encode())
+	out, err := fn(t.Context(), json.RawMessage(sqsEvent))
+	if resp, ok := out.(events.SQSEventResponse); err != nil || !ok || len(resp.BatchItemFailures) != 0 || len(w.calls) != 1 || !w.calls[0].Final {
+		t.Errorf("SQS event: %#v, %v; calls %v", out, err, w.calls)
+	}
+	scheduled := `{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}`
+	if out, err := fn(t.Context(), json.RawMessage(scheduled)); err != nil || out.(knowledge.SweepResult).Resent != 1 || len(w.sweeps) != 1 || w.sweeps[0] != time.Hour {
+		t.Errorf("scheduled event: %#v, %v; sweeps %v", out, err, w.sweeps)
+	}
+	w.sweepErr = errors.New("table unavailable")
+	if _, err := fn(t.Context(), json.RawMessage(scheduled)); err == nil {
+		t.Error("a failed sweep is no error of the invocation")
+	}
+	for _, bad := range []string{`{"hello":1}`, `[1]`, `nope`} {
+		if _, err := fn(t.Context(), json.RawMessage(bad)); err == nil {
+			t.Errorf("event %s: no error", bad)
+		}
+	}
+	if len(w.calls) != 1 || len(w.sweeps) != 2 {
+		t.Errorf("after the bad events: %d ingestions, %d sweeps", len(w.calls), len(w.sweeps))
 	}
 }
