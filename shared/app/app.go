@@ -71,6 +71,7 @@ type App struct {
 	knowledgeOnce sync.Once
 	localQueue    *knowledge.LocalQueue // nil when jobs go to SQS
 	backends      *KnowledgeBackends    // the AWS backends, when a function set them
+	purgeWG       sync.WaitGroup        // the local purge loop (RunIngestion)
 }
 
 // Prices returns the price table: shipped defaults, MODEL_PRICES, and what

@@ -154,8 +154,28 @@ func (a *App) RunIngestion(ctx context.Context, workers int) error {
 	if n > 0 {
 		a.Log.Info("resumed ingestion", "jobs", n)
 	}
+	a.purgeWG.Add(1)
+	go func() { // deleted tenants' files and vectors, as the ingestion function's hourly sweep does on AWS
+		defer a.purgeWG.Done()
+		t := time.NewTicker(purgeEvery)
+		defer t.Stop()
+		for {
+			if _, err := svc.PurgeDeleted(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Error("purge deleted tenants' knowledge bases", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	return err
 }
+
+// purgeEvery is how often the local server purges deleted tenants' files and
+// vectors.
+const purgeEvery = time.Minute
 
 // WaitIngestion waits for the in-process ingestion workers to stop (after the
 // context given to RunIngestion ended).
@@ -163,6 +183,7 @@ func (a *App) WaitIngestion() {
 	if a.localQueue != nil {
 		a.localQueue.Wait()
 	}
+	a.purgeWG.Wait()
 }
 
 // registerKnowledge adds the Files and Vector Stores routes.

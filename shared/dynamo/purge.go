@@ -89,8 +89,17 @@ func (s *Store) Purge(ctx context.Context, scope string) (int, error) {
 	n += len(keys)
 	// The tenant's partition; a tenant created before incarnations shares it
 	// with the configuration item, which belongs to whoever holds the id now.
+	// Its files and vector stores are kept: they name what lies outside the
+	// table (file bytes, vector indexes), which the knowledge base's purge
+	// (knowledge.Service.PurgeDeleted) deletes, then these items; a marker
+	// tells it the scope.
+	knowledge := false
 	m, err := s.deletePartition(ctx, tenantPK(scope), func(sk string) (bool, error) {
 		if sk == skConfig {
+			return false, nil
+		}
+		if strings.HasPrefix(sk, "FILE#") || strings.HasPrefix(sk, "VS#") {
+			knowledge = true
 			return false, nil
 		}
 		if id, ok := strings.CutPrefix(sk, "SESSION#"); ok {
@@ -102,7 +111,43 @@ func (s *Store) Purge(ctx context.Context, scope string) (int, error) {
 		}
 		return true, nil
 	})
+	if err == nil && knowledge {
+		err = s.markKnowledgePurge(ctx, scope)
+	}
 	return n + m, err
+}
+
+// pkKnowledgePurges holds a marker per deleted scope whose files and vector
+// stores are still to be purged, sk the scope.
+const pkKnowledgePurges = "KPURGES"
+
+func (s *Store) markKnowledgePurge(ctx context.Context, scope string) error {
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table),
+		Item: map[string]types.AttributeValue{attrPK: str(pkKnowledgePurges), attrSK: str(scope)}})
+	if err != nil {
+		return fmt.Errorf("dynamo: mark the knowledge purge of %s: %w", scope, err)
+	}
+	return nil
+}
+
+// KnowledgePurges returns the deleted scopes whose files and vector stores
+// are still to be purged.
+func (s *Store) KnowledgePurges(ctx context.Context) ([]string, error) {
+	items, err := s.queryPrefix(ctx, pkKnowledgePurges, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = getS(it, attrSK)
+	}
+	return out, nil
+}
+
+// EndKnowledgePurge removes the scope's marker, once its files and stores are gone.
+func (s *Store) EndKnowledgePurge(ctx context.Context, scope string) error {
+	_, err := s.deleteItem(ctx, pkKnowledgePurges, scope)
+	return err
 }
 
 // Purges lists the purge markers, oldest scope first.

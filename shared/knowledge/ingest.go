@@ -96,6 +96,7 @@ type SweepResult struct {
 	Resent  int `json:"resent"`
 	Failed  int `json:"failed"`
 	Dropped int `json:"dropped"`
+	Purged  int `json:"purged"` // deleted tenants whose knowledge base was purged (sqsqueue.Function)
 }
 
 // Sweep finds the ingestions recorded longer than stale ago and still not

@@ -45,6 +45,11 @@ type Store interface {
 	GetBatch(ctx context.Context, scope, storeID, batchID string) (Batch, error)
 	DeleteBatches(ctx context.Context, scope, storeID string) error
 
+	// KnowledgePurges lists the deleted tenants' scopes whose files and stores
+	// are still to be purged; EndKnowledgePurge removes one.
+	KnowledgePurges(ctx context.Context) ([]string, error)
+	EndKnowledgePurge(ctx context.Context, scope string) error
+
 	AddJob(ctx context.Context, j Job, at time.Time) error
 	DeleteJob(ctx context.Context, j Job) error
 	Jobs(ctx context.Context) ([]JobRecord, error)
@@ -437,4 +442,55 @@ func clip(s string) string {
 		return strings.ToValidUTF8(s[:200], "") + "…"
 	}
 	return s
+}
+
+// PurgeDeleted deletes what deleted tenants kept outside the table: each
+// vector store's index and each file's bytes, then their items (the tenant's
+// deletion purged everything else and left these, with a marker, for this).
+// Every step may be repeated, so a purge cut short is finished by the next.
+// It returns how many scopes it finished.
+func (s *Service) PurgeDeleted(ctx context.Context) (int, error) {
+	scopes, err := s.Store.KnowledgePurges(ctx)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	var errs []error
+	for _, scope := range scopes {
+		if err := s.purgeScope(ctx, scope); err != nil {
+			errs = append(errs, fmt.Errorf("knowledge: purge %s: %w", scope, err))
+			continue
+		}
+		s.Log.InfoContext(ctx, "purged a deleted tenant's knowledge base", "scope", scope)
+		done++
+	}
+	return done, errors.Join(errs...)
+}
+
+func (s *Service) purgeScope(ctx context.Context, scope string) error {
+	stores, err := s.Store.ListStores(ctx, scope)
+	if err != nil {
+		return err
+	}
+	for _, v := range stores {
+		if err := s.Vectors.DeleteIndex(ctx, v.ID); err != nil {
+			return err
+		}
+		if _, err := s.Store.DeleteStore(ctx, scope, v.ID); err != nil {
+			return err
+		}
+	}
+	files, err := s.Store.ListFiles(ctx, scope)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := s.Blobs.Delete(ctx, BlobKey(scope, f.ID)); err != nil {
+			return err
+		}
+		if _, _, err := s.Store.DeleteFile(ctx, scope, f.ID); err != nil {
+			return err
+		}
+	}
+	return s.Store.EndKnowledgePurge(ctx, scope)
 }

@@ -6,17 +6,20 @@ package kb_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/shared/dynamo/dynamotest"
+	"github.com/tollgate/tollgate/shared/vectors"
 	"github.com/tollgate/tollgate/tests/gatewaytest"
 )
 
@@ -456,5 +459,64 @@ func TestResponsesFileSearch(t *testing.T) {
 	} {
 		r := g.Do("POST", "/v1/responses", c.key, map[string]any{"model": "echo/echo-1", "input": "hotel", "tools": c.tools})
 		t.Run(c.name, func(t *testing.T) { wantError(t, r, c.status, c.code, c.param) })
+	}
+}
+
+// TestTenantDeletionPurgesKnowledge: deleting a tenant deletes its files'
+// bytes and its vector stores' indexes too (the purge the local server runs
+// every minute, and the ingestion function hourly on AWS), and a tenant
+// created again under the same id starts without them.
+func TestTenantDeletionPurgesKnowledge(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, nil)
+	key := g.NewTenant("acme", map[string]any{})
+	file := mustUpload(g, key, "travel.md", travelDoc)
+	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
+	store := r.JSON(t)["id"].(string)
+	waitStore(g, key, store)
+	dir := g.App.Config.LocalDataDir
+	countFiles := func() int {
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(dir, "files"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if countFiles() != 1 {
+		t.Fatalf("%d stored files before the deletion, want 1", countFiles())
+	}
+	svc, err := g.App.Knowledge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := make([]float32, 256)
+	probe[0] = 1
+	if _, err := svc.Vectors.Query(t.Context(), store, probe, 1, nil); err != nil {
+		t.Fatalf("the store's index before the deletion: %v", err)
+	}
+	if r := g.Admin("DELETE", "/admin/tenants/acme", nil); r.Status != 204 {
+		t.Fatalf("delete tenant: %d %s", r.Status, r.Body)
+	}
+	if n, err := svc.PurgeDeleted(t.Context()); err != nil || n != 1 {
+		t.Fatalf("PurgeDeleted = %d, %v; want 1", n, err)
+	}
+	if n := countFiles(); n != 0 {
+		t.Errorf("%d files of the deleted tenant left under %s", n, dir)
+	}
+	if _, err := svc.Vectors.Query(t.Context(), store, probe, 1, nil); !errors.Is(err, vectors.ErrNoIndex) {
+		t.Errorf("the deleted tenant's index: %v, want ErrNoIndex", err)
+	}
+	if n, err := svc.PurgeDeleted(t.Context()); err != nil || n != 0 {
+		t.Errorf("a second purge: %d, %v; want nothing to do", n, err)
+	}
+	again := g.NewTenant("acme", map[string]any{})
+	if r := g.Do("GET", "/v1/files", again, nil); r.Status != 200 || strings.Contains(string(r.Body), file) {
+		t.Errorf("the tenant created again lists %s", r.Body)
+	}
+	if r := g.Do("GET", "/v1/vector_stores/"+store, again, nil); r.Status != 404 {
+		t.Errorf("the tenant created again: GET its old store %d, want 404", r.Status)
 	}
 }

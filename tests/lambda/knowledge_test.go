@@ -49,6 +49,7 @@ type awsKnowledge struct {
 	vectors   *s3vectorstest.Handler
 	sqs       *sqstest.Server
 	queue     string
+	store     *dynamo.Store // the table, as the admin function sees it
 }
 
 func startAWSKnowledge(t *testing.T, extra map[string]string) *awsKnowledge {
@@ -90,7 +91,7 @@ func startAWSKnowledge(t *testing.T, extra map[string]string) *awsKnowledge {
 			t.Fatal(err)
 		}
 	}
-	return &awsKnowledge{t: t, s3: s3, vectors: vh, sqs: sq, queue: queue,
+	return &awsKnowledge{t: t, s3: s3, vectors: vh, sqs: sq, queue: queue, store: st,
 		knowledge: lambdatest.StartRIE(t, lambdatest.Build(t, "knowledge"), env),
 		ingest:    lambdatest.StartRIE(t, lambdatest.Build(t, "ingest"), env),
 		chat:      lambdatest.StartRuntime(t, lambdatest.Build(t, "chat"), env),
@@ -550,10 +551,34 @@ func TestIngestionSweepOnAWS(t *testing.T) {
 	if sf := status(twice); sf.Status != "failed" || sf.LastError == nil || sf.LastError.Code != "server_error" {
 		t.Errorf("the file lost twice: %+v, want failed with server_error", sf)
 	}
-	if r := k.sweep(); r["failed"]+r["resent"]+r["dropped"] != 0 {
+	if r := k.sweep(); r["failed"]+r["resent"]+r["dropped"]+r["purged"] != 0 {
 		t.Errorf("a sweep with nothing left: %v", r)
 	}
 	if n := len(k.sqs.Messages(k.queue)); n != 0 {
 		t.Errorf("%d messages left", n)
+	}
+
+	// Deleting the tenant (what DELETE /admin/tenants/acme does): the next
+	// sweep deletes its files' bytes and its stores' indexes.
+	if err := k.store.DeleteTenant(t.Context(), "acme", time.Now(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r := k.sweep(); r["purged"] != 1 {
+		t.Fatalf("sweep after deleting the tenant: %v, want 1 purged", r)
+	}
+	for _, id := range []string{once, twice, detached} {
+		for _, req := range k.s3.Requests("PutObject") {
+			if strings.HasSuffix(req.Path, "/"+id) {
+				if _, ok := k.s3.Object(filesBucket, strings.TrimPrefix(req.Path, "/"+filesBucket+"/")); ok {
+					t.Errorf("file %s of the deleted tenant is still in the files bucket", id)
+				}
+			}
+		}
+	}
+	if n := k.vectors.Calls("DeleteIndex"); n != 1 {
+		t.Errorf("%d DeleteIndex calls after deleting the tenant, want 1 (its one store)", n)
+	}
+	if r := k.sweep(); r["purged"] != 0 {
+		t.Errorf("a second sweep purged again: %v", r)
 	}
 }

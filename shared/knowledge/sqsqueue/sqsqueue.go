@@ -11,6 +11,7 @@ package sqsqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -106,12 +107,14 @@ func Handler(svc Ingester, log *slog.Logger, maxReceives int) func(context.Conte
 type Worker interface {
 	Ingester
 	Sweep(ctx context.Context, stale time.Duration) (knowledge.SweepResult, error)
+	PurgeDeleted(ctx context.Context) (int, error)
 }
 
 // Function returns the ingestion function's Lambda handler: an SQS event goes
 // to Handler's handler; a scheduled event (EventBridge Scheduler's, with
 // "detail-type": "Scheduled Event") sweeps the jobs older than stale
-// (knowledge.Service.Sweep), and a failed sweep is the invocation's error, so
+// (knowledge.Service.Sweep) and purges deleted tenants' files and vector
+// stores (PurgeDeleted); a failure of either is the invocation's error, so
 // that the schedule retries it and the function's error alarm sees it.
 // Anything else is an error.
 func Function(w Worker, log *slog.Logger, maxReceives int, stale time.Duration) func(context.Context, json.RawMessage) (any, error) {
@@ -133,7 +136,10 @@ func Function(w Worker, log *slog.Logger, maxReceives int, stale time.Duration) 
 			return jobs(ctx, ev)
 		case shape.DetailType == "Scheduled Event":
 			res, err := w.Sweep(ctx, stale)
-			log.InfoContext(ctx, "ingestion sweep", "resent", res.Resent, "failed", res.Failed, "dropped", res.Dropped, "ok", err == nil)
+			n, perr := w.PurgeDeleted(ctx)
+			res.Purged = n
+			err = errors.Join(err, perr)
+			log.InfoContext(ctx, "ingestion sweep", "resent", res.Resent, "failed", res.Failed, "dropped", res.Dropped, "purged", n, "ok", err == nil)
 			if err != nil {
 				log.ErrorContext(ctx, "ingestion sweep failed", "err", err)
 				return nil, err

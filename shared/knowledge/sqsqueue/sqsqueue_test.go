@@ -302,6 +302,8 @@ type worker struct {
 	sweepErr error
 }
 
+func (w *worker) PurgeDeleted(context.Context) (int, error) { return 2, nil }
+
 func (w *worker) Sweep(_ context.Context, stale time.Duration) (knowledge.SweepResult, error) {
 	w.sweeps = append(w.sweeps, stale)
 	return knowledge.SweepResult{Resent: 1}, w.sweepErr
@@ -320,7 +322,7 @@ func TestFunction(t *testing.T) {
 		t.Errorf("SQS event: %#v, %v; calls %v", out, err, w.calls)
 	}
 	scheduled := `{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}`
-	if out, err := fn(t.Context(), json.RawMessage(scheduled)); err != nil || out.(knowledge.SweepResult).Resent != 1 || len(w.sweeps) != 1 || w.sweeps[0] != time.Hour {
+	if out, err := fn(t.Context(), json.RawMessage(scheduled)); err != nil || out.(knowledge.SweepResult).Resent != 1 || out.(knowledge.SweepResult).Purged != 2 || len(w.sweeps) != 1 || w.sweeps[0] != time.Hour {
 		t.Errorf("scheduled event: %#v, %v; sweeps %v", out, err, w.sweeps)
 	}
 	w.sweepErr = errors.New("table unavailable")
