@@ -107,6 +107,19 @@ func waitStore(g *gatewaytest.Gateway, key, id string) map[string]any {
 	}
 }
 
+// travelStore uploads travel.md and makes a vector store of it, ingested.
+func travelStore(g *gatewaytest.Gateway, key string) (file, store string) {
+	g.Helper()
+	file = mustUpload(g, key, "travel.md", travelDoc)
+	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
+	if r.Status != 200 {
+		g.Fatalf("create store: %d %s", r.Status, r.Body)
+	}
+	store = r.JSON(g.T)["id"].(string)
+	waitStore(g, key, store)
+	return file, store
+}
+
 func counts(v map[string]any) map[string]any { return v["file_counts"].(map[string]any) }
 
 func search(g *gatewaytest.Gateway, key, store string, body any) gatewaytest.Response {
@@ -348,10 +361,7 @@ func TestTenantDefaultStores(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	key := g.NewTenant("acme", map[string]any{})
-	file := mustUpload(g, key, "travel.md", travelDoc)
-	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
-	store := r.JSON(t)["id"].(string)
-	waitStore(g, key, store)
+	file, store := travelStore(g, key)
 	if r := g.Admin("PUT", "/admin/tenants/acme", map[string]any{"knowledge": map[string]any{"vectorStoreIds": []string{store}, "maxResults": 1}}); r.Status != 200 {
 		t.Fatalf("set default stores: %d %s", r.Status, r.Body)
 	}
@@ -385,14 +395,11 @@ func TestResponsesFileSearch(t *testing.T) {
 	g := newGateway(t, nil)
 	key := g.NewTenant("acme", map[string]any{})
 	other := g.NewTenant("globex", map[string]any{})
-	file := mustUpload(g, key, "travel.md", travelDoc)
-	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
-	store := r.JSON(t)["id"].(string)
-	waitStore(g, key, store)
+	file, store := travelStore(g, key)
 	tool := map[string]any{"type": "file_search", "vector_store_ids": []string{store},
 		"ranking_options": map[string]any{"ranker": "auto", "score_threshold": 0.01}}
 
-	r = g.Do("POST", "/v1/responses", key, map[string]any{"model": "echo/echo-1", "input": "hotel rooms per night", "tools": []any{tool}})
+	r := g.Do("POST", "/v1/responses", key, map[string]any{"model": "echo/echo-1", "input": "hotel rooms per night", "tools": []any{tool}})
 	if r.Status != 200 {
 		t.Fatalf("responses: %d %s", r.Status, r.Body)
 	}
@@ -470,10 +477,7 @@ func TestTenantDeletionPurgesKnowledge(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	key := g.NewTenant("acme", map[string]any{})
-	file := mustUpload(g, key, "travel.md", travelDoc)
-	r := g.Do("POST", "/v1/vector_stores", key, map[string]any{"file_ids": []string{file}})
-	store := r.JSON(t)["id"].(string)
-	waitStore(g, key, store)
+	file, store := travelStore(g, key)
 	dir := g.App.Config.LocalDataDir
 	countFiles := func() int {
 		n := 0
