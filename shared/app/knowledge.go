@@ -34,8 +34,7 @@ func (a *App) Knowledge() (*knowledge.Service, error) {
 // serves it sets those it uses (UseKnowledge) before its first request, so no
 // other bootstrap links an S3, S3 Vectors or SQS client, and no role needs to
 // grant more than its bootstrap can call. A function never reaches the parts
-// it leaves nil: the chat function only searches (Vectors), the ingestion
-// function never queues.
+// it leaves nil: the chat function only searches (Vectors).
 type KnowledgeBackends struct {
 	Blobs   blob.Store      // the files bucket, FILES_BUCKET
 	Vectors vectors.Store   // the vector bucket, VECTOR_BUCKET
