@@ -62,6 +62,9 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzCount$$' -fuzztime $(FUZZTIME) ./shared/tokens
 	go test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime $(FUZZTIME) ./shared/gateway
 	go test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) ./shared/knowledge
+	go test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(FUZZTIME) ./shared/vectors
+	go test -run '^$$' -fuzz '^FuzzText$$' -fuzztime $(FUZZTIME) ./shared/extract
+	go test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./shared/chunk
 
 ## build: every Lambda bootstrap for linux/arm64 into .build/<function>/bootstrap
 build: $(FUNCTIONS:%=build-%)
