@@ -299,14 +299,8 @@ func echoOf(req *responsesRequest, r *chat.Request, rv *retrieval) responseEcho 
 	if rv != nil {
 		fe := fileSearchEcho{Type: "file_search", VectorStoreIDs: rv.storeIDs, MaxNumResults: rv.maxResults, Filters: json.RawMessage("null")}
 		fe.RankingOptions.Ranker, fe.RankingOptions.ScoreThreshold = "auto", rv.scoreThreshold
-		for _, raw := range req.Tools {
-			var t struct {
-				Type    string          `json:"type"`
-				Filters json.RawMessage `json:"filters"`
-			}
-			if json.Unmarshal(raw, &t) == nil && t.Type == "file_search" && !isNull(t.Filters) {
-				fe.Filters = t.Filters
-			}
+		if !isNull(rv.filters) {
+			fe.Filters = rv.filters
 		}
 		e.Tools = append(e.Tools, fe)
 	}

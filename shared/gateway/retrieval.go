@@ -34,6 +34,7 @@ type retrieval struct {
 	storeIDs       []string
 	maxResults     int
 	filter         *vectors.Filter
+	filters        json.RawMessage // the filter as the request sent it, which the Responses API echoes
 	scoreThreshold float64
 	param          string // where the request named the stores, for errors
 	// tenantDefault: the tenant's configured stores, not the request's.
@@ -65,24 +66,17 @@ func decodeFileSearch(t *fileSearchTool, p string) (*retrieval, error) {
 		}
 	}
 	if !isNull(t.RankingOptions) {
-		var o struct {
-			Ranker         *string  `json:"ranker"`
-			ScoreThreshold *float64 `json:"score_threshold"`
-		}
+		var o knowledge.RankingOptions
 		q := p + ".ranking_options"
 		if err := strictUnmarshal(t.RankingOptions, &o, q); err != nil {
 			return nil, err
 		}
-		if o.Ranker != nil && *o.Ranker != "auto" && *o.Ranker != "none" && *o.Ranker != "default-2024-11-15" {
-			return nil, invalid("invalid_value", q+".ranker", "%s.ranker must be auto, none or default-2024-11-15", q)
-		}
-		if th := o.ScoreThreshold; th != nil {
-			if *th < 0 || *th > 1 {
-				return nil, invalid("invalid_value", q+".score_threshold", "%s.score_threshold must be from 0 to 1", q)
-			}
-			rv.scoreThreshold = *th
+		var field, problem string
+		if rv.scoreThreshold, field, problem = o.Threshold(); field != "" {
+			return nil, invalid("invalid_value", q+"."+field, "%s.%s %s", q, field, problem)
 		}
 	}
+	rv.filters = t.Filters
 	return rv, nil
 }
 

@@ -38,11 +38,8 @@ func fail(code, format string, args ...any) error {
 // retried ingestion replaces the chunks an earlier attempt wrote, and the file
 // is marked completed (conditionally, once) only after all of them are written.
 func (s *Service) Ingest(ctx context.Context, j Job, final bool) error {
-	f, err := s.Store.GetStoreFile(ctx, j.Scope, j.StoreID, j.FileID)
-	if errors.Is(err, ErrNotFound) || err == nil && f.Status != InProgress {
-		return s.Store.DeleteJob(ctx, j) // detached, or finished by an earlier delivery
-	}
-	if err != nil {
+	f, pending, err := s.pending(ctx, j)
+	if !pending || err != nil {
 		return err
 	}
 	chunks, err := s.ingest(ctx, j, &f)
@@ -60,6 +57,17 @@ func (s *Service) Ingest(ctx context.Context, j Job, final bool) error {
 	}
 	f.Status, f.LastError = Completed, nil
 	return s.finish(ctx, j, f, chunks)
+}
+
+// pending returns the job's file when it is still in progress; a job whose
+// file was detached, or finished (by an earlier delivery), is deleted and not
+// pending.
+func (s *Service) pending(ctx context.Context, j Job) (StoreFile, bool, error) {
+	f, err := s.Store.GetStoreFile(ctx, j.Scope, j.StoreID, j.FileID)
+	if errors.Is(err, ErrNotFound) || err == nil && f.Status != InProgress {
+		return f, false, s.Store.DeleteJob(ctx, j)
+	}
+	return f, err == nil, err
 }
 
 // finishFailed marks the job's file failed with fl, once the chunks an
@@ -121,13 +129,11 @@ func (s *Service) Sweep(ctx context.Context, stale time.Duration) (SweepResult, 
 		if !r.At.Before(cutoff) {
 			continue
 		}
-		f, err := s.Store.GetStoreFile(ctx, r.Scope, r.StoreID, r.FileID)
+		f, pending, err := s.pending(ctx, r.Job)
 		switch {
-		case errors.Is(err, ErrNotFound) || err == nil && f.Status != InProgress:
-			if err = s.Store.DeleteJob(ctx, r.Job); err == nil {
-				res.Dropped++
-			}
 		case err != nil:
+		case !pending:
+			res.Dropped++
 		case r.Resends == 0:
 			switch err = s.Store.ResendJob(ctx, r, s.Now()); {
 			case errors.Is(err, ErrNotPending): // another sweep took it, or it finished

@@ -22,6 +22,29 @@ const touchEvery = time.Hour
 // ErrExpired is returned for a search of an expired vector store.
 var ErrExpired = errors.New("knowledge: vector store expired")
 
+// RankingOptions are OpenAI's ranking_options of a search and of a
+// file_search tool. Every ranker OpenAI names is taken; matches are ranked by
+// the store's similarity whichever is named.
+type RankingOptions struct {
+	Ranker         *string  `json:"ranker"`
+	ScoreThreshold *float64 `json:"score_threshold"`
+}
+
+// Threshold returns the score threshold o sets (0: none), or the field at
+// fault ("ranker" or "score_threshold") and what is wrong with it.
+func (o *RankingOptions) Threshold() (threshold float64, field, problem string) {
+	if o.Ranker != nil && *o.Ranker != "auto" && *o.Ranker != "none" && *o.Ranker != "default-2024-11-15" {
+		return 0, "ranker", "must be auto, none or default-2024-11-15"
+	}
+	if t := o.ScoreThreshold; t != nil {
+		if *t < 0 || *t > 1 {
+			return 0, "score_threshold", "must be from 0 to 1"
+		}
+		threshold = *t
+	}
+	return threshold, "", ""
+}
+
 // Query is one search of one or more stores.
 type Query struct {
 	StoreIDs   []string

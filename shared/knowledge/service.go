@@ -326,10 +326,10 @@ func (s *Service) attach(ctx context.Context, cfg *tenant.Config, f StoreFile) (
 	}
 	_ = s.Store.TouchStore(ctx, scope, f.StoreID, now)
 	if err := s.Queue.Enqueue(ctx, j); err != nil {
-		// Nothing will ingest the file (on AWS nothing resends a job): undo the
-		// attachment, so that the caller's retry starts afresh, and say so. Were
-		// the undo to fail too, the recorded job is queued again at the local
-		// server's next start (Resume).
+		// Nothing will ingest the file: undo the attachment, so that the
+		// caller's retry starts afresh, and say so. Were the undo to fail too,
+		// the recorded job is queued again by the local server's next start
+		// (Resume), or on AWS by the ingestion function's sweep.
 		s.Log.ErrorContext(ctx, "enqueue ingestion", "storeId", f.StoreID, "fileId", f.FileID, "err", err)
 		undo := context.WithoutCancel(ctx)
 		if _, _, derr := s.Store.DeleteStoreFile(undo, scope, f.StoreID, f.FileID); derr == nil {

@@ -527,14 +527,11 @@ func (d *Deps) listBatchFiles(w http.ResponseWriter, r *http.Request, cfg *tenan
 }
 
 type searchRequest struct {
-	Query          json.RawMessage `json:"query"`
-	MaxNumResults  *int            `json:"max_num_results"`
-	Filters        json.RawMessage `json:"filters"`
-	RankingOptions *struct {
-		Ranker         *string  `json:"ranker"`
-		ScoreThreshold *float64 `json:"score_threshold"`
-	} `json:"ranking_options"`
-	RewriteQuery *bool `json:"rewrite_query"`
+	Query          json.RawMessage           `json:"query"`
+	MaxNumResults  *int                      `json:"max_num_results"`
+	Filters        json.RawMessage           `json:"filters"`
+	RankingOptions *knowledge.RankingOptions `json:"ranking_options"`
+	RewriteQuery   *bool                     `json:"rewrite_query"`
 }
 
 type searchResultJSON struct {
@@ -600,14 +597,10 @@ func (d *Deps) search(w http.ResponseWriter, r *http.Request, cfg *tenant.Config
 		return apierr.InvalidParam("unsupported_parameter", "rewrite_query", "rewrite_query is not supported by this gateway; send the query as you want it searched")
 	}
 	if o := in.RankingOptions; o != nil {
-		if o.Ranker != nil && *o.Ranker != "auto" && *o.Ranker != "none" && *o.Ranker != "default-2024-11-15" {
-			return apierr.InvalidParam("invalid_value", "ranking_options.ranker", "ranking_options.ranker must be auto, none or default-2024-11-15")
-		}
-		if t := o.ScoreThreshold; t != nil {
-			if *t < 0 || *t > 1 {
-				return apierr.InvalidParam("invalid_value", "ranking_options.score_threshold", "ranking_options.score_threshold must be from 0 to 1")
-			}
-			q.ScoreThreshold = *t
+		var field, problem string
+		if q.ScoreThreshold, field, problem = o.Threshold(); field != "" {
+			p := "ranking_options." + field
+			return apierr.InvalidParam("invalid_value", p, p+" "+problem)
 		}
 	}
 	if q.Filter, err = filterOf(in.Filters); err != nil {
